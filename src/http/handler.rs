@@ -1,0 +1,111 @@
+//! The `wsgi_app` content handler: read the body with nginx, hand the
+//! request to a Python thread, return to the event loop.
+
+use super::output::{self, RequestCtx};
+use super::{request, worker};
+use crate::conf::{LocConf, MainConf};
+use crate::module::Module;
+use crate::python::runtime::Job;
+use crate::wsgi::exchange::Exchange;
+use ngx::ffi::*;
+use ngx::http::{HttpModule, HttpModuleLocationConf, HttpModuleMainConf};
+
+/// Bytes a request's Python thread may queue ahead of the client.
+const HIGH_WATER: usize = 256 * 1024;
+
+pub unsafe extern "C" fn wsgi_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
+    super::guard(NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t, || handle(r))
+}
+
+unsafe fn handle(r: *mut ngx_http_request_t) -> ngx_int_t {
+    let Some(app) = Module::location_conf(&*r).and_then(|l: &LocConf| l.app) else {
+        return NGX_DECLINED as ngx_int_t;
+    };
+    match worker::get().and_then(|w| w.runtime.as_ref()) {
+        None => {
+            return output::send_plain(
+                r,
+                500,
+                "500 Internal Server Error: Python is not available in this worker\n",
+            )
+        }
+        Some(rt) if !rt.app_loaded(app) => {
+            return output::send_plain(
+                r,
+                500,
+                "500 Internal Server Error: the application failed to load\n",
+            )
+        }
+        Some(_) => {}
+    }
+    let rc = ngx_http_read_client_request_body(r, Some(body_read));
+    if rc >= NGX_HTTP_SPECIAL_RESPONSE as ngx_int_t {
+        return rc;
+    }
+    NGX_DONE as ngx_int_t
+}
+
+/// The body is in; give the request to a Python thread.
+unsafe extern "C" fn body_read(r: *mut ngx_http_request_t) {
+    super::guard((), || {
+        let rc = dispatch(r);
+        if rc != NGX_DONE as ngx_int_t {
+            ngx_http_finalize_request(r, rc);
+        }
+    })
+}
+
+unsafe fn dispatch(r: *mut ngx_http_request_t) -> ngx_int_t {
+    let lcf: &LocConf = Module::location_conf(&*r).expect("wsgi loc conf");
+    let mcf: &MainConf = Module::main_conf(&*r).expect("wsgi main conf");
+    let (Some(w), Some(app)) = (worker::get(), lcf.app) else {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+    };
+    let Some(rt) = w.runtime.clone() else {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+    };
+    let vars = mcf.vars.as_ref().expect("variables indexed");
+
+    let body = request::body(r);
+    let parts = request::parts(r, lcf, vars, body.len());
+    let log_context = request::log_context(r, &parts, rt.app_name(app));
+    let exchange = Exchange::new(r as usize, HIGH_WATER, w.waker.clone());
+
+    let Some(ctx) = RequestCtx::attach(r, exchange.clone()) else {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+    };
+    let job = Job {
+        app,
+        parts,
+        body,
+        exchange,
+        log_context,
+    };
+    if rt.submit(job).is_err() {
+        ngx::ngx_log_error!(
+            NGX_LOG_ERR,
+            (*(*r).connection).log,
+            "wsgi: all Python threads are busy and the queue of app \"{}\" is full (wsgi_queue)",
+            rt.app_name(app)
+        );
+        ctx.exchange.retire();
+        return output::send_plain(
+            r,
+            503,
+            "503 Service Unavailable: the application is overloaded\n",
+        );
+    }
+
+    // The request now waits on a Python thread: nginx must not free it (or
+    // its body buffers) before the thread is done, even if the client goes.
+    let main = (*r).main;
+    (*main).set_blocked((*main).blocked() + 1);
+    w.request_started();
+    (*r).read_event_handler = Some(ngx_http_test_reading);
+    (*r).write_event_handler = Some(output::writer);
+    NGX_DONE as ngx_int_t
+}
+
+pub fn module() -> &'static ngx_module_t {
+    Module::module()
+}

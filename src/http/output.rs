@@ -1,0 +1,377 @@
+//! Writing a response from the event loop as the Python thread produces it.
+//!
+//! `pump` drains the request's exchange into nginx's output chain. It only
+//! drains while the socket has nothing pending, so at most one batch sits
+//! in nginx and at most `HIGH_WATER` bytes in the exchange: a slow client
+//! makes the Python thread wait, not memory grow. The write handler flushes
+//! and pumps again. The request is released (unblocked and finalized) only
+//! when the Python thread says it has finished, on every path.
+
+use super::handler::module;
+use super::worker;
+use crate::wsgi::exchange::{Event, Exchange, ResponseHead};
+use ngx::ffi::*;
+use std::ptr;
+use std::sync::Arc;
+
+pub struct RequestCtx {
+    pub exchange: Arc<Exchange>,
+    /// Body chunks whose buffers nginx may still be sending.
+    held: Vec<(*mut ngx_chain_t, Vec<u8>)>,
+    /// Chain links (with their bufs) free for reuse.
+    free: Vec<*mut ngx_chain_t>,
+    head_sent: bool,
+    /// HEAD, 204/304, or the header could not be sent: drop the body.
+    discard: bool,
+    ended: bool,
+    aborted: bool,
+    rc: ngx_int_t,
+}
+
+unsafe extern "C" fn cancel_on_cleanup(data: *mut core::ffi::c_void) {
+    // The request is being terminated (client gone, timeout) or freed.
+    (*(data as *const RequestCtx)).exchange.cancel();
+}
+
+impl RequestCtx {
+    /// Create the context in the request's pool and register it.
+    pub unsafe fn attach(
+        r: *mut ngx_http_request_t,
+        exchange: Arc<Exchange>,
+    ) -> Option<&'static mut RequestCtx> {
+        let pool = ngx::core::Pool::from_ngx_pool((*r).pool);
+        let ctx = pool.allocate(RequestCtx {
+            exchange,
+            held: Vec::new(),
+            free: Vec::new(),
+            head_sent: false,
+            discard: false,
+            ended: false,
+            aborted: false,
+            rc: NGX_OK as ngx_int_t,
+        });
+        if ctx.is_null() {
+            return None;
+        }
+        let cln = ngx_http_cleanup_add(r, 0);
+        if cln.is_null() {
+            return None;
+        }
+        (*cln).handler = Some(cancel_on_cleanup);
+        (*cln).data = ctx.cast();
+        *(*r).ctx.add(module().ctx_index) = ctx.cast();
+        Some(&mut *ctx)
+    }
+
+    unsafe fn get(r: *mut ngx_http_request_t) -> Option<&'static mut RequestCtx> {
+        (*(*r).ctx.add(module().ctx_index) as *mut RequestCtx).as_mut()
+    }
+
+    /// Forget chunks nginx has finished sending; keep their links for reuse.
+    fn reclaim(&mut self) {
+        let free = &mut self.free;
+        self.held.retain(|(cl, _)| unsafe {
+            let b = (**cl).buf;
+            if (*b).pos == (*b).last {
+                free.push(*cl);
+                false
+            } else {
+                true
+            }
+        });
+    }
+
+    unsafe fn link_for(&mut self, r: *mut ngx_http_request_t, data: Vec<u8>) -> *mut ngx_chain_t {
+        let cl = match self.free.pop() {
+            Some(cl) => cl,
+            None => {
+                let cl = ngx_alloc_chain_link((*r).pool);
+                if cl.is_null() {
+                    return cl;
+                }
+                (*cl).buf = ngx_pcalloc((*r).pool, size_of::<ngx_buf_t>()) as *mut ngx_buf_t;
+                if (*cl).buf.is_null() {
+                    return ptr::null_mut();
+                }
+                cl
+            }
+        };
+        let b = (*cl).buf;
+        ptr::write_bytes(b, 0, 1);
+        // nginx sends straight from the Vec's heap memory, which `held`
+        // keeps alive until the buffer is consumed.
+        (*b).start = data.as_ptr().cast_mut();
+        (*b).pos = (*b).start;
+        (*b).last = (*b).start.add(data.len());
+        (*b).end = (*b).last;
+        (*b).set_memory(1);
+        (*cl).next = ptr::null_mut();
+        self.held.push((cl, data));
+        cl
+    }
+}
+
+unsafe fn pool_str(r: *mut ngx_http_request_t, bytes: &[u8]) -> Option<ngx_str_t> {
+    let data = ngx_pnalloc((*r).pool, bytes.len().max(1)) as *mut u8;
+    if data.is_null() {
+        return None;
+    }
+    ptr::copy_nonoverlapping(bytes.as_ptr(), data, bytes.len());
+    Some(ngx_str_t {
+        len: bytes.len(),
+        data,
+    })
+}
+
+/// Put the app's status and headers into `r->headers_out`.
+unsafe fn apply_head(r: *mut ngx_http_request_t, head: &ResponseHead) -> Option<()> {
+    let out = &mut (*r).headers_out;
+    out.status = head.code as ngx_uint_t;
+    out.status_line = pool_str(r, &head.status)?;
+    out.content_length_n = head.content_length.map_or(-1, |n| n as off_t);
+    for (name, value) in &head.headers {
+        if name.eq_ignore_ascii_case("content-type") {
+            let v = pool_str(r, value)?;
+            out.content_type_len = v.len;
+            out.content_type = v;
+            out.content_type_lowcase = ptr::null_mut();
+            continue;
+        }
+        let h = ngx_list_push(&mut out.headers) as *mut ngx_table_elt_t;
+        if h.is_null() {
+            return None;
+        }
+        // Zeroed first: nginx 1.23+ has a `next` field that 1.22 lacks.
+        ptr::write_bytes(h, 0, 1);
+        (*h).hash = 1;
+        (*h).key = pool_str(r, name.as_bytes())?;
+        (*h).value = pool_str(r, value)?;
+        let lower = pool_str(r, name.to_ascii_lowercase().as_bytes())?;
+        (*h).lowcase_key = lower.data;
+        // nginx adds its own Server and Date unless these are set.
+        if name.eq_ignore_ascii_case("server") {
+            out.server = h;
+        } else if name.eq_ignore_ascii_case("date") {
+            out.date = h;
+        }
+    }
+    Some(())
+}
+
+/// A short plain-text response from the handler itself (500, 503).
+pub unsafe fn send_plain(r: *mut ngx_http_request_t, status: u16, body: &'static str) -> ngx_int_t {
+    if ngx_http_discard_request_body(r) != NGX_OK as ngx_int_t {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+    }
+    let out = &mut (*r).headers_out;
+    out.status = status as ngx_uint_t;
+    let ct = "text/plain; charset=utf-8";
+    out.content_type = ngx_str_t {
+        len: ct.len(),
+        data: ct.as_ptr().cast_mut(),
+    };
+    out.content_type_len = ct.len();
+    out.content_length_n = body.len() as off_t;
+    let rc = ngx_http_send_header(r);
+    if rc == NGX_ERROR as ngx_int_t || rc > NGX_OK as ngx_int_t || (*r).header_only() != 0 {
+        return rc;
+    }
+    let b = ngx_pcalloc((*r).pool, size_of::<ngx_buf_t>()) as *mut ngx_buf_t;
+    if b.is_null() {
+        return NGX_ERROR as ngx_int_t;
+    }
+    (*b).start = body.as_ptr().cast_mut();
+    (*b).pos = (*b).start;
+    (*b).last = (*b).start.add(body.len());
+    (*b).end = (*b).last;
+    (*b).set_memory(1);
+    if r == (*r).main {
+        (*b).set_last_buf(1);
+    } else {
+        (*b).set_last_in_chain(1);
+    }
+    let mut out = ngx_chain_t {
+        buf: b,
+        next: ptr::null_mut(),
+    };
+    ngx_http_output_filter(r, &mut out)
+}
+
+unsafe fn core_loc_conf(r: *mut ngx_http_request_t) -> *mut ngx_http_core_loc_conf_t {
+    *(*r).loc_conf.add(ngx_http_core_module.ctx_index) as *mut ngx_http_core_loc_conf_t
+}
+
+/// Wait for the socket to drain, with the client's send timeout.
+unsafe fn wait_writable(r: *mut ngx_http_request_t) {
+    let c = (*r).connection;
+    let wev = (*c).write;
+    let clcf = core_loc_conf(r);
+    if (*wev).delayed() == 0 {
+        ngx_add_timer(wev, (*clcf).send_timeout);
+    }
+    if ngx_handle_write_event(wev, (*clcf).send_lowat) != NGX_OK as ngx_int_t {
+        (*c).set_error(1);
+    }
+}
+
+unsafe fn socket_busy(r: *mut ngx_http_request_t) -> bool {
+    (*(*r).connection).buffered() & NGX_HTTP_WRITE_BUFFERED != 0
+}
+
+/// Move what the Python thread produced into nginx; release the request
+/// once the thread has finished.
+pub unsafe fn pump(r: *mut ngx_http_request_t) {
+    let Some(ctx) = RequestCtx::get(r) else {
+        return;
+    };
+    let c = (*r).connection;
+
+    if (*c).error() != 0 {
+        // Client gone or timed out: discard, and wait for the thread to end.
+        ctx.exchange.cancel();
+        if ctx.exchange.take().finished {
+            release(r, ctx);
+        }
+        return;
+    }
+    if socket_busy(r) {
+        return; // `writer` pumps again once the socket drains
+    }
+    ctx.reclaim();
+
+    let batch = ctx.exchange.take();
+    let mut out: *mut ngx_chain_t = ptr::null_mut();
+    let mut tail: *mut ngx_chain_t = ptr::null_mut();
+    let mut last = false;
+    for event in batch.events {
+        match event {
+            Event::Head(head) => {
+                ctx.head_sent = true;
+                let rc = match apply_head(r, &head) {
+                    Some(()) => ngx_http_send_header(r),
+                    None => NGX_ERROR as ngx_int_t,
+                };
+                if rc == NGX_ERROR as ngx_int_t
+                    || rc > NGX_OK as ngx_int_t
+                    || (*r).header_only() != 0
+                {
+                    ctx.discard = true;
+                    if rc == NGX_ERROR as ngx_int_t {
+                        (*c).set_error(1);
+                    }
+                }
+                ctx.rc = rc;
+            }
+            Event::Data(data) if !ctx.discard => {
+                let cl = ctx.link_for(r, data);
+                if cl.is_null() {
+                    (*c).set_error(1);
+                    break;
+                }
+                if tail.is_null() {
+                    out = cl;
+                } else {
+                    (*tail).next = cl;
+                }
+                tail = cl;
+            }
+            Event::Data(_) => {}
+            Event::End => {
+                ctx.ended = true;
+                last = !ctx.discard;
+            }
+            Event::Abort => {
+                ctx.ended = true;
+                ctx.aborted = true;
+            }
+        }
+    }
+
+    if (*c).error() == 0 && !ctx.aborted {
+        if !tail.is_null() {
+            let b = (*tail).buf;
+            (*b).set_flush(1);
+            if last {
+                if r == (*r).main {
+                    (*b).set_last_buf(1);
+                } else {
+                    (*b).set_last_in_chain(1);
+                }
+            }
+            ctx.rc = ngx_http_output_filter(r, out);
+        } else if last {
+            ctx.rc = ngx_http_send_special(r, NGX_HTTP_LAST as ngx_uint_t);
+        }
+        if ctx.rc == NGX_ERROR as ngx_int_t {
+            (*c).set_error(1);
+        }
+    }
+    ctx.reclaim();
+
+    if (*c).error() != 0 || ctx.aborted {
+        ctx.exchange.cancel();
+    }
+    if batch.finished {
+        release(r, ctx);
+    } else if ctx.rc == NGX_AGAIN as ngx_int_t && (*c).error() == 0 {
+        wait_writable(r);
+    }
+}
+
+/// The thread is done: let nginx have the request back.
+unsafe fn release(r: *mut ngx_http_request_t, ctx: &mut RequestCtx) {
+    ctx.exchange.retire();
+    let main = (*r).main;
+    (*main).set_blocked((*main).blocked() - 1);
+    if let Some(w) = worker::get() {
+        w.request_done();
+    }
+    let c = (*r).connection;
+    let rc = if (*c).error() != 0 || ctx.aborted {
+        NGX_ERROR as ngx_int_t
+    } else if !ctx.head_sent {
+        NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t
+    } else if !ctx.ended {
+        NGX_ERROR as ngx_int_t
+    } else {
+        ctx.rc
+    };
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+/// The request's write handler while it belongs to this module.
+pub unsafe extern "C" fn writer(r: *mut ngx_http_request_t) {
+    super::guard((), || {
+        let c = (*r).connection;
+        let wev = (*c).write;
+        if (*wev).timedout() != 0 {
+            ngx::ngx_log_error!(
+                NGX_LOG_INFO,
+                (*c).log,
+                "wsgi: client timed out while the application was responding"
+            );
+            (*c).set_timedout(1);
+            (*c).set_error(1);
+        } else if (*wev).delayed() != 0 {
+            // limit_rate: nginx re-posts the event when the delay is over.
+            if ngx_handle_write_event(wev, (*core_loc_conf(r)).send_lowat) != NGX_OK as ngx_int_t {
+                (*c).set_error(1);
+            }
+            if (*c).error() == 0 {
+                return;
+            }
+        } else if socket_busy(r) {
+            if ngx_http_output_filter(r, ptr::null_mut()) == NGX_ERROR as ngx_int_t {
+                (*c).set_error(1);
+            } else if socket_busy(r) {
+                wait_writable(r);
+                return;
+            }
+        }
+        if (*wev).timer_set() != 0 {
+            ngx_del_timer(wev);
+        }
+        pump(r);
+    })
+}

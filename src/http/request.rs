@@ -1,0 +1,161 @@
+//! Copying what the WSGI side needs out of an nginx request: the CGI parts
+//! (through nginx's own variables, as `uwsgi_params` does) and the body
+//! (by reference: nginx keeps its buffers until the request is released).
+
+use crate::conf::LocConf;
+use crate::wsgi::cgi::RequestParts;
+use crate::wsgi::input::{Body, Segment};
+use ngx::ffi::*;
+
+/// Indexes of the nginx variables the environ is built from.
+pub struct VarIndexes {
+    method: ngx_int_t,
+    request_uri: ngx_int_t,
+    document_uri: ngx_int_t,
+    query_string: ngx_int_t,
+    protocol: ngx_int_t,
+    server_name: ngx_int_t,
+    server_port: ngx_int_t,
+    remote_addr: ngx_int_t,
+    remote_port: ngx_int_t,
+    document_root: ngx_int_t,
+    https: ngx_int_t,
+}
+
+unsafe fn index(cf: *mut ngx_conf_t, name: &str) -> Option<ngx_int_t> {
+    let mut s = ngx_str_t {
+        len: name.len(),
+        data: name.as_ptr().cast_mut(),
+    };
+    let i = ngx_http_get_variable_index(cf, &mut s);
+    (i != NGX_ERROR as ngx_int_t).then_some(i)
+}
+
+impl VarIndexes {
+    pub unsafe fn new(cf: *mut ngx_conf_t) -> Option<VarIndexes> {
+        Some(VarIndexes {
+            method: index(cf, "request_method")?,
+            request_uri: index(cf, "request_uri")?,
+            document_uri: index(cf, "document_uri")?,
+            query_string: index(cf, "query_string")?,
+            protocol: index(cf, "server_protocol")?,
+            server_name: index(cf, "server_name")?,
+            server_port: index(cf, "server_port")?,
+            remote_addr: index(cf, "remote_addr")?,
+            remote_port: index(cf, "remote_port")?,
+            document_root: index(cf, "document_root")?,
+            https: index(cf, "https")?,
+        })
+    }
+}
+
+pub unsafe fn bytes<'a>(s: &ngx_str_t) -> &'a [u8] {
+    if s.len == 0 || s.data.is_null() {
+        &[]
+    } else {
+        std::slice::from_raw_parts(s.data, s.len)
+    }
+}
+
+unsafe fn var(r: *mut ngx_http_request_t, index: ngx_int_t) -> Vec<u8> {
+    let v = ngx_http_get_indexed_variable(r, index as ngx_uint_t);
+    if v.is_null() || (*v).not_found() != 0 || (*v).data.is_null() {
+        return Vec::new();
+    }
+    std::slice::from_raw_parts((*v).data, (*v).len() as usize).to_vec()
+}
+
+/// Visit each element of an nginx list of headers.
+pub unsafe fn for_each_header(list: &ngx_list_t, mut f: impl FnMut(&ngx_table_elt_t)) {
+    let mut part: *const ngx_list_part_t = &list.part;
+    while !part.is_null() {
+        let elts = (*part).elts as *const ngx_table_elt_t;
+        for i in 0..(*part).nelts {
+            let h = &*elts.add(i);
+            if h.hash != 0 {
+                f(h);
+            }
+        }
+        part = (*part).next;
+    }
+}
+
+/// The request body as nginx stored it: memory buffers and/or temp file.
+pub unsafe fn body(r: *mut ngx_http_request_t) -> Body {
+    let mut body = Body::default();
+    let rb = (*r).request_body;
+    if rb.is_null() {
+        return body;
+    }
+    let mut cl = (*rb).bufs;
+    while !cl.is_null() {
+        let b = (*cl).buf;
+        if (*b).in_file() != 0 && !(*b).file.is_null() {
+            body.push(Segment::File {
+                fd: (*(*b).file).fd,
+                offset: (*b).file_pos as u64,
+                len: ((*b).file_last - (*b).file_pos) as u64,
+            });
+        } else if !(*b).pos.is_null() {
+            body.push(Segment::Borrowed {
+                ptr: (*b).pos,
+                len: (*b).last.offset_from((*b).pos) as usize,
+            });
+        }
+        cl = (*cl).next;
+    }
+    body
+}
+
+pub unsafe fn parts(
+    r: *mut ngx_http_request_t,
+    lcf: &LocConf,
+    vars: &VarIndexes,
+    body_len: u64,
+) -> RequestParts {
+    let mut headers = Vec::new();
+    for_each_header(&(*r).headers_in.headers, |h| {
+        headers.push((bytes(&h.key).to_vec(), bytes(&h.value).to_vec()))
+    });
+
+    let mut params = Vec::new();
+    for p in lcf.params.iter().flatten() {
+        let mut value = ngx_str_t::default();
+        if ngx_http_complex_value(r, p.value, &mut value) != NGX_OK as ngx_int_t {
+            continue;
+        }
+        if p.if_not_empty && value.len == 0 {
+            continue;
+        }
+        params.push((p.name.clone(), bytes(&value).to_vec()));
+    }
+
+    let has_body = !(*r).headers_in.content_length.is_null() || (*r).headers_in.chunked() != 0;
+    RequestParts {
+        method: var(r, vars.method),
+        request_uri: var(r, vars.request_uri),
+        uri: var(r, vars.document_uri),
+        query_string: var(r, vars.query_string),
+        protocol: var(r, vars.protocol),
+        script_name: lcf.script_name.clone(),
+        server_name: var(r, vars.server_name),
+        server_port: var(r, vars.server_port),
+        remote_addr: var(r, vars.remote_addr),
+        remote_port: var(r, vars.remote_port),
+        document_root: var(r, vars.document_root),
+        https: var(r, vars.https) == b"on",
+        content_length: has_body.then_some(body_len),
+        headers,
+        params,
+    }
+}
+
+/// nginx-style context for log lines written from the Python thread.
+pub unsafe fn log_context(r: *mut ngx_http_request_t, parts: &RequestParts, app: &str) -> String {
+    format!(
+        "client: {}, server: {}, request: \"{}\", app: \"{app}\"",
+        String::from_utf8_lossy(&parts.remote_addr),
+        String::from_utf8_lossy(&parts.server_name),
+        String::from_utf8_lossy(bytes(&(*r).request_line)),
+    )
+}

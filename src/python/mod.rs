@@ -1,0 +1,5 @@
+//! The embedded interpreter: start-up, app import, the Python threads.
+
+pub mod app;
+pub mod interpreter;
+pub mod runtime;

@@ -1,0 +1,251 @@
+//! The hand-off between one request's Python thread (the producer) and the
+//! nginx event loop (the consumer).
+//!
+//! The producer queues response events; the consumer drains them whenever it
+//! is woken. The queue is bounded in bytes: a producer that gets ahead of the
+//! client waits (the caller releases the GIL around the wait), so a fast
+//! generator cannot fill memory. The consumer never blocks: `take` and
+//! `cancel` only hold the lock for a moment.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex};
+
+/// Status line and headers, validated and ready for nginx.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseHead {
+    /// The numeric status, e.g. 200.
+    pub code: u16,
+    /// The whole status as the app gave it, e.g. `200 OK`.
+    pub status: Vec<u8>,
+    /// Header names and latin-1 values, in the app's order, without
+    /// Content-Length (carried in `content_length`).
+    pub headers: Vec<(String, Vec<u8>)>,
+    pub content_length: Option<u64>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Event {
+    /// Always the first event, once.
+    Head(ResponseHead),
+    Data(Vec<u8>),
+    /// The response is complete.
+    End,
+    /// The response failed after its head went out: the connection must be
+    /// closed so that the client sees it was cut.
+    Abort,
+}
+
+/// The consumer went away (client closed, or the request was finalized).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Cancelled;
+
+/// Called by the producer when an exchange that was idle has new events.
+pub trait Wake: Send + Sync {
+    fn wake(&self, exchange: &Arc<Exchange>);
+}
+
+pub struct Exchange {
+    /// Identifies the request for the consumer; opaque here.
+    pub token: usize,
+    high_water: usize,
+    waker: Arc<dyn Wake>,
+    state: Mutex<State>,
+    space: Condvar,
+}
+
+#[derive(Default)]
+struct State {
+    events: VecDeque<Event>,
+    bytes: usize,
+    cancelled: bool,
+    /// A wake-up is pending: the consumer will call `take` soon.
+    scheduled: bool,
+    /// The producer is done with the request (and with its body).
+    finished: bool,
+    /// The consumer released the request; stale wake-ups must not touch it.
+    retired: bool,
+}
+
+/// What the consumer takes in one go.
+pub struct Batch {
+    pub events: VecDeque<Event>,
+    /// The producer has finished: after this batch nothing more comes.
+    pub finished: bool,
+}
+
+impl Exchange {
+    pub fn new(token: usize, high_water: usize, waker: Arc<dyn Wake>) -> Arc<Exchange> {
+        Arc::new(Exchange {
+            token,
+            high_water,
+            waker,
+            state: Mutex::new(State::default()),
+            space: Condvar::new(),
+        })
+    }
+
+    /// Producer: queue an event without blocking, waking the consumer if it
+    /// has nothing pending.
+    pub fn push(self: &Arc<Self>, event: Event) -> Result<(), Cancelled> {
+        let wake = {
+            let mut st = self.state.lock().unwrap();
+            if st.cancelled {
+                return Err(Cancelled);
+            }
+            if let Event::Data(d) = &event {
+                st.bytes += d.len();
+            }
+            st.events.push_back(event);
+            !std::mem::replace(&mut st.scheduled, true)
+        };
+        if wake {
+            self.waker.wake(self);
+        }
+        Ok(())
+    }
+
+    /// Producer: block until the queued bytes are under the high-water mark.
+    /// Call it without the GIL.
+    pub fn wait_for_space(&self) -> Result<(), Cancelled> {
+        let mut st = self.state.lock().unwrap();
+        while !st.cancelled && st.bytes >= self.high_water {
+            st = self.space.wait(st).unwrap();
+        }
+        if st.cancelled {
+            Err(Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.state.lock().unwrap().cancelled
+    }
+
+    /// Producer: the last call for a request, on every path (cancelled
+    /// too), so that the consumer learns it may release the request.
+    pub fn finish(self: &Arc<Self>) {
+        let wake = {
+            let mut st = self.state.lock().unwrap();
+            st.finished = true;
+            !std::mem::replace(&mut st.scheduled, true)
+        };
+        if wake {
+            self.waker.wake(self);
+        }
+    }
+
+    /// Consumer: take every queued event and let a waiting producer go on.
+    pub fn take(&self) -> Batch {
+        let batch = {
+            let mut st = self.state.lock().unwrap();
+            st.scheduled = false;
+            st.bytes = 0;
+            Batch {
+                events: std::mem::take(&mut st.events),
+                finished: st.finished,
+            }
+        };
+        self.space.notify_all();
+        batch
+    }
+
+    /// Consumer: the request is released; later wake-ups are stale.
+    pub fn retire(&self) {
+        self.state.lock().unwrap().retired = true;
+    }
+
+    pub fn is_retired(&self) -> bool {
+        self.state.lock().unwrap().retired
+    }
+
+    /// Consumer: the client is gone; further pushes fail and a waiting
+    /// producer wakes up.
+    pub fn cancel(&self) {
+        self.state.lock().unwrap().cancelled = true;
+        self.space.notify_all();
+    }
+}
+
+#[cfg(test)]
+pub mod testing {
+    use super::*;
+    use std::sync::mpsc;
+
+    /// A waker that reports wake-ups on a channel.
+    pub struct ChannelWake(pub Mutex<mpsc::Sender<usize>>);
+
+    impl Wake for ChannelWake {
+        fn wake(&self, exchange: &Arc<Exchange>) {
+            let _ = self.0.lock().unwrap().send(exchange.token);
+        }
+    }
+
+    pub fn exchange(high_water: usize) -> (Arc<Exchange>, mpsc::Receiver<usize>) {
+        let (tx, rx) = mpsc::channel();
+        (
+            Exchange::new(7, high_water, Arc::new(ChannelWake(Mutex::new(tx)))),
+            rx,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::exchange;
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn wakes_once_per_batch() {
+        let (ex, rx) = exchange(1024);
+        ex.push(Event::Data(b"a".to_vec())).unwrap();
+        ex.push(Event::Data(b"b".to_vec())).unwrap();
+        assert_eq!(rx.try_recv(), Ok(7));
+        assert!(rx.try_recv().is_err(), "second push must not wake again");
+        assert_eq!(ex.take().events.len(), 2);
+        ex.push(Event::End).unwrap();
+        assert_eq!(rx.try_recv(), Ok(7), "a push after take wakes again");
+    }
+
+    #[test]
+    fn producer_waits_for_the_consumer() {
+        let (ex, _rx) = exchange(4);
+        ex.push(Event::Data(b"12345".to_vec())).unwrap();
+        let producer = {
+            let ex = ex.clone();
+            std::thread::spawn(move || ex.wait_for_space())
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(
+            !producer.is_finished(),
+            "over the high-water mark the producer must wait"
+        );
+        ex.take();
+        assert_eq!(producer.join().unwrap(), Ok(()));
+    }
+
+    #[test]
+    fn cancel_releases_a_waiting_producer_and_refuses_pushes() {
+        let (ex, _rx) = exchange(1);
+        ex.push(Event::Data(b"xx".to_vec())).unwrap();
+        let producer = {
+            let ex = ex.clone();
+            std::thread::spawn(move || ex.wait_for_space())
+        };
+        std::thread::sleep(Duration::from_millis(20));
+        ex.cancel();
+        assert_eq!(producer.join().unwrap(), Err(Cancelled));
+        assert_eq!(ex.push(Event::End), Err(Cancelled));
+    }
+
+    #[test]
+    fn finish_wakes_even_after_cancel() {
+        let (ex, rx) = exchange(10);
+        ex.cancel();
+        ex.finish();
+        assert_eq!(rx.try_recv(), Ok(7));
+        let batch = ex.take();
+        assert!(batch.finished && batch.events.is_empty());
+    }
+}

@@ -1,0 +1,9 @@
+//! PEP 3333, in plain pyo3 code that runs (and is tested) without nginx.
+
+pub mod call;
+pub mod cgi;
+pub mod environ;
+pub mod exchange;
+pub mod input;
+pub mod log_stream;
+pub mod response;
