@@ -1,9 +1,10 @@
 //! The per-worker queue in front of the Python threads.
 //!
-//! `submit` never blocks (it runs on the event loop): a job is accepted when
-//! an idle thread can take it or fewer than `queue_limit` jobs already wait;
-//! otherwise it is handed back, so that the caller can answer 503 or fall
-//! back to an upstream.
+//! `submit` never blocks (it runs on the event loop): a job is accepted while
+//! fewer than `threads + queue_limit` jobs are running or waiting; otherwise
+//! it is handed back, so that the caller can answer 503 or fall back to an
+//! upstream. Counting running jobs rather than idle threads makes the
+//! answer independent of how far the threads have got in starting up.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
@@ -12,48 +13,45 @@ pub struct Pool<J> {
     shared: Arc<Shared<J>>,
 }
 
-/// The threads' end of the pool.
+/// One thread's end of the pool.
 pub struct Receiver<J> {
     shared: Arc<Shared<J>>,
+    /// This thread took a job and has not come back for the next one.
+    busy: bool,
 }
 
 struct Shared<J> {
     queue: Mutex<Queue<J>>,
     ready: Condvar,
-    queue_limit: usize,
+    capacity: usize,
 }
 
 struct Queue<J> {
     jobs: VecDeque<J>,
-    idle: usize,
+    running: usize,
     closed: bool,
 }
 
 impl<J> Pool<J> {
-    pub fn new(queue_limit: usize) -> Pool<J> {
+    pub fn new(threads: usize, queue_limit: usize) -> Pool<J> {
         Pool {
             shared: Arc::new(Shared {
-                queue: Mutex::new(Queue {
-                    jobs: VecDeque::new(),
-                    idle: 0,
-                    closed: false,
-                }),
+                queue: Mutex::new(Queue { jobs: VecDeque::new(), running: 0, closed: false }),
                 ready: Condvar::new(),
-                queue_limit,
+                capacity: threads + queue_limit,
             }),
         }
     }
 
+    /// A receiver for one thread.
     pub fn receiver(&self) -> Receiver<J> {
-        Receiver {
-            shared: self.shared.clone(),
-        }
+        Receiver { shared: self.shared.clone(), busy: false }
     }
 
-    /// Queue a job, or hand it back when the queue is full.
+    /// Queue a job, or hand it back when the pool is full.
     pub fn submit(&self, job: J) -> Result<(), J> {
         let mut q = self.shared.queue.lock().unwrap();
-        if q.closed || q.jobs.len() >= q.idle + self.shared.queue_limit {
+        if q.closed || q.jobs.len() + q.running >= self.shared.capacity {
             return Err(job);
         }
         q.jobs.push_back(job);
@@ -75,34 +73,30 @@ impl<J> Pool<J> {
 }
 
 impl<J> Receiver<J> {
-    /// Block until a job arrives; `None` once the pool is closed and empty.
-    pub fn next(&self) -> Option<J> {
+    /// Mark the previous job done and block until the next one arrives;
+    /// `None` once the pool is closed and empty.
+    pub fn next(&mut self) -> Option<J> {
         let mut q = self.shared.queue.lock().unwrap();
-        q.idle += 1;
+        if std::mem::take(&mut self.busy) {
+            q.running -= 1;
+        }
         while q.jobs.is_empty() && !q.closed {
             q = self.shared.ready.wait(q).unwrap();
         }
-        q.idle -= 1;
-        q.jobs.pop_front()
+        let job = q.jobs.pop_front()?;
+        q.running += 1;
+        self.busy = true;
+        Some(job)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::{Duration, Instant};
-
-    fn wait_idle<J>(pool: &Pool<J>, n: usize) {
-        let t = Instant::now();
-        while pool.shared.queue.lock().unwrap().idle < n {
-            assert!(t.elapsed() < Duration::from_secs(5));
-            std::thread::yield_now();
-        }
-    }
 
     #[test]
-    fn without_threads_only_the_queue_limit_is_accepted() {
-        let pool = Pool::new(2);
+    fn capacity_is_threads_plus_queue_whether_or_not_threads_started() {
+        let pool = Pool::new(1, 1);
         assert!(pool.submit(1).is_ok());
         assert!(pool.submit(2).is_ok());
         assert_eq!(pool.submit(3), Err(3));
@@ -110,22 +104,25 @@ mod tests {
     }
 
     #[test]
-    fn an_idle_thread_takes_a_job_past_a_zero_queue() {
-        let pool = Pool::new(0);
-        let rx = pool.receiver();
-        let t = std::thread::spawn(move || rx.next());
-        wait_idle(&pool, 1);
+    fn a_running_job_holds_its_place_until_the_thread_comes_back() {
+        let pool = Pool::new(1, 0);
+        let mut rx = pool.receiver();
         assert!(pool.submit(10).is_ok());
-        assert_eq!(pool.submit(11), Err(11), "one idle thread takes one job");
-        assert_eq!(t.join().unwrap(), Some(10));
+        assert_eq!(rx.next(), Some(10));
+        assert_eq!(pool.submit(11), Err(11), "the only thread is busy and there is no queue");
+        let t = std::thread::spawn(move || rx.next());
+        // The thread came back for more: job 10 is done, so 12 fits.
+        while pool.submit(12).is_err() {
+            std::thread::yield_now();
+        }
+        assert_eq!(t.join().unwrap(), Some(12));
     }
 
     #[test]
     fn close_ends_idle_threads() {
-        let pool: Pool<u8> = Pool::new(1);
-        let rx = pool.receiver();
+        let pool: Pool<u8> = Pool::new(1, 1);
+        let mut rx = pool.receiver();
         let t = std::thread::spawn(move || rx.next());
-        wait_idle(&pool, 1);
         pool.close();
         assert_eq!(t.join().unwrap(), None);
         assert_eq!(pool.submit(1), Err(1));

@@ -21,20 +21,32 @@ unsafe fn handle(r: *mut ngx_http_request_t) -> ngx_int_t {
     let Some(app) = Module::location_conf(&*r).and_then(|l: &LocConf| l.app) else {
         return NGX_DECLINED as ngx_int_t;
     };
+    let log = (*(*r).connection).log;
     match worker::get().and_then(|w| w.runtime.as_ref()) {
         None => {
+            ngx::ngx_log_error!(
+                NGX_LOG_ERR,
+                log,
+                "wsgi: Python is not available in this worker (see the error at worker start)"
+            );
             return output::send_plain(
                 r,
                 500,
                 "500 Internal Server Error: Python is not available in this worker\n",
-            )
+            );
         }
         Some(rt) if !rt.app_loaded(app) => {
+            ngx::ngx_log_error!(
+                NGX_LOG_ERR,
+                log,
+                "wsgi: app \"{}\" is not available: it failed to load when the worker started",
+                rt.app_name(app)
+            );
             return output::send_plain(
                 r,
                 500,
                 "500 Internal Server Error: the application failed to load\n",
-            )
+            );
         }
         Some(_) => {}
     }

@@ -73,7 +73,7 @@ impl Runtime {
                 names: config.apps.iter().map(|(s, _)| s.to_string()).collect(),
                 template: EnvironTemplate::new(py, config.multiprocess)?,
                 log: log.clone(),
-                pool: Pool::new(config.queue),
+                pool: Pool::new(config.threads.max(1), config.queue),
             })
         })
         .map_err(|e| Python::attach(|py| crate::wsgi::call::format_traceback(py, &e)))?;
@@ -106,7 +106,7 @@ impl Runtime {
         self.pool.close();
     }
 
-    fn thread_main(&self, jobs: Receiver<Job>) {
+    fn thread_main(&self, mut jobs: Receiver<Job>) {
         // Stay attached for the thread's life (thread-locals persist, no
         // per-request thread state), detached while waiting for work.
         Python::attach(|py| {

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and runs every test:
+#   cargo's unit tests of the pure layers, then the Test::Nginx suites in t/
+#   against the vendored nginx 1.28, then the core suites against Debian's
+#   stock nginx 1.22 with the module built for it.
+# Exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+export PYO3_PYTHON="${PYO3_PYTHON:-/usr/bin/python3}"
+
+scripts/deps.sh
+scripts/build.sh
+scripts/build.sh --stock
+
+echo "== cargo test (pure layers, no nginx)"
+cargo test --release --no-default-features
+
+# A virtualenv with a package of its own, for wsgi_python_home.
+venv=$root/build/test-venv
+if [ ! -x "$venv/bin/python3" ]; then
+    "$PYO3_PYTHON" -m venv --without-pip "$venv"
+fi
+site=$("$venv/bin/python3" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+echo 'VALUE = "from the test venv"' > "$site/venv_marker.py"
+
+export TEST_NGINX_APPS=$root/t/apps
+export TEST_NGINX_VENV=$venv
+export TEST_NGINX_SERVROOT=$root/t/servroot
+export PERL5LIB=$root/t/lib${PERL5LIB:+:$PERL5LIB}
+
+echo "== prove t/ (nginx $(build/sbin/nginx -v 2>&1 | sed 's|.*/||'), vendored)"
+TEST_NGINX_BINARY=$root/build/sbin/nginx \
+TEST_NGINX_LOAD_MODULES=$root/build/modules/ngx_http_wsgi_module.so \
+    prove -r t
+
+echo "== prove (Debian's /usr/sbin/nginx $(/usr/sbin/nginx -v 2>&1 | sed 's|.*/||'), stock build)"
+TEST_NGINX_BINARY=/usr/sbin/nginx \
+TEST_NGINX_LOAD_MODULES=$root/build/stock/ngx_http_wsgi_module.so \
+    prove t/wsgi-environ.t t/wsgi-response.t t/wsgi-failures.t t/lifecycle.t

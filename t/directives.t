@@ -1,0 +1,173 @@
+# The wsgi_* directives: what each does, and how wrong arguments fail
+# `nginx -t` with a message naming the directive and the problem.
+use Test::Nginx::Socket 'no_plan';
+
+no_shuffle();
+no_root_location();
+run_tests();
+
+__DATA__
+
+=== TEST 1: wsgi_app takes MODULE and defaults CALLABLE to "application"
+--- http_config
+    wsgi_python_path $TEST_NGINX_APPS;
+--- config
+    location / { wsgi_app default_callable; }
+--- request
+GET /
+--- response_body
+default callable
+
+
+=== TEST 2: wsgi_python_path at every level, location entries first
+--- http_config
+    wsgi_python_path $TEST_NGINX_APPS;
+    wsgi_python_path /tmp/ngx-wsgi-http-level;
+--- config
+    wsgi_python_path /tmp/ngx-wsgi-server-level;
+    location / {
+        wsgi_python_path /tmp/ngx-wsgi-location-level;
+        wsgi_app basic:sys_path;
+    }
+--- request
+GET /
+--- response_body_like: \A/tmp/ngx-wsgi-location-level\n/tmp/ngx-wsgi-server-level\n.*/apps\n/tmp/ngx-wsgi-http-level\n
+--- error_log
+"wsgi_python_path" directory "/tmp/ngx-wsgi-location-level" does not exist
+
+
+=== TEST 3: wsgi_python_home: a virtualenv's packages import
+--- http_config
+    wsgi_python_home $TEST_NGINX_VENV;
+    wsgi_python_path $TEST_NGINX_APPS;
+--- config
+    location / { wsgi_app venv_probe; }
+--- request
+GET /
+--- response_body_like: ^prefix=\S+/test-venv base_prefix=/usr marker=from the test venv$
+--- no_error_log
+[error]
+
+
+=== TEST 4: with wsgi_threads 2 and wsgi_queue 0, a second request still finds a thread
+--- http_config
+    wsgi_python_path $TEST_NGINX_APPS;
+    wsgi_threads 2;
+    wsgi_queue 0;
+--- config
+    location /outer { wsgi_app concurrency:outer; }
+    location /inner { wsgi_app basic:hello; }
+--- request
+GET /outer
+--- response_body
+inner answered 200
+--- no_error_log
+[error]
+
+
+=== TEST 5: the queue is full: 503 with a plain body and a log line
+--- http_config
+    wsgi_python_path $TEST_NGINX_APPS;
+    wsgi_threads 1;
+    wsgi_queue 0;
+--- config
+    location /outer { wsgi_app concurrency:outer; }
+    location /inner { wsgi_app basic:hello; }
+--- request
+GET /outer
+--- response_body
+inner answered 503: 503 Service Unavailable: the application is overloaded
+--- error_log
+all Python threads are busy and the queue of app "basic:hello" is full (wsgi_queue)
+
+
+=== TEST 6: wsgi_threads 0 is refused
+--- http_config
+    wsgi_threads 0;
+--- config
+--- must_die
+--- error_log
+"wsgi_threads" must be a number from 1 to 1024, not "0"
+
+
+=== TEST 7: wsgi_threads must be a number
+--- http_config
+    wsgi_threads many;
+--- config
+--- must_die
+--- error_log
+"wsgi_threads" must be a number from 1 to 1024, not "many"
+
+
+=== TEST 8: wsgi_queue must be a number
+--- http_config
+    wsgi_queue -1;
+--- config
+--- must_die
+--- error_log
+"wsgi_queue" must be a number from 0 to 65536, not "-1"
+
+
+=== TEST 9: wsgi_app needs a Python module name
+--- config
+    location / { wsgi_app "my-app.py"; }
+--- must_die
+--- error_log
+invalid application "my-app.py" in "wsgi_app": "my-app.py" is not a Python module name
+
+
+=== TEST 10: wsgi_app's callable must be an attribute name
+--- config
+    location / { wsgi_app "app:make_app()"; }
+--- must_die
+--- error_log
+"make_app()" is not a Python attribute name
+
+
+=== TEST 11: wsgi_app twice in one location
+--- config
+    location / { wsgi_app a; wsgi_app b; }
+--- must_die
+--- error_log
+"wsgi_app" directive is duplicate
+
+
+=== TEST 12: wsgi_app belongs in a location
+--- config
+    wsgi_app basic:hello;
+--- must_die
+--- error_log
+"wsgi_app" directive is not allowed here
+
+
+=== TEST 13: wsgi_python_home must exist
+--- http_config
+    wsgi_python_home /nonexistent/venv;
+--- config
+--- must_die
+--- error_log
+"wsgi_python_home" directory "/nonexistent/venv" does not exist
+
+
+=== TEST 14: wsgi_param cannot set the server's wsgi.* keys
+--- config
+    location / { wsgi_param wsgi.input x; wsgi_app basic:hello; }
+--- must_die
+--- error_log
+"wsgi_param" cannot set the server's own key "wsgi.input"
+
+
+=== TEST 15: wsgi_param's third argument can only be if_not_empty
+--- config
+    location / { wsgi_param A b always; wsgi_app basic:hello; }
+--- must_die
+--- error_log
+invalid parameter "always" in "wsgi_param"
+
+
+=== TEST 16: wsgi_param needs a name and a value
+--- config
+    location / { wsgi_param A; wsgi_app basic:hello; }
+--- must_die
+--- error_log
+invalid number of arguments in "wsgi_param" directive

@@ -1,0 +1,206 @@
+# A failing or misbehaving app: a clear error in the response and the error
+# log, never invalid bytes on the wire, and nginx keeps serving.
+use Test::Nginx::Socket 'no_plan';
+
+no_shuffle();
+no_root_location();
+add_block_preprocessor(sub {
+    my $block = shift;
+    $block->set_value("http_config", "wsgi_python_path \$TEST_NGINX_APPS;")
+        unless defined $block->http_config;
+});
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: an exception gives 500 and the traceback in the error log
+--- config
+    location / { wsgi_app basic:raises; }
+--- request
+GET /
+--- error_code: 500
+--- response_body
+500 Internal Server Error
+--- error_log
+wsgi: application raised an exception: ValueError: the app failed on purpose
+basic.py", line
+raise ValueError("the app failed on purpose")
+
+
+=== TEST 2: an exception after the headers went out cuts the connection
+--- config
+    location / { wsgi_app basic:raises_after_headers; }
+--- request
+GET /
+--- ignore_response
+--- error_log
+RuntimeError: failed after the headers went out
+
+
+=== TEST 3: close() is still called when iteration fails
+--- config
+    location / { wsgi_app basic:closing_fails; }
+--- request
+GET /
+--- ignore_response
+--- error_log
+RuntimeError: iteration failed
+close() was called
+
+
+=== TEST 4: a status without a reason phrase is an error, not output
+--- config
+    location / { wsgi_app basic:bad_status; }
+--- request
+GET /
+--- error_code: 500
+--- response_body
+500 Internal Server Error
+--- error_log
+is not of the form "NNN Reason"
+
+
+=== TEST 5: CR/LF in a header value is an error, not a header
+--- config
+    location / { wsgi_app basic:crlf_header; }
+--- request
+GET /
+--- error_code: 500
+--- response_headers
+Set-Cookie:
+X-Evil:
+--- error_log
+has a value with CR, LF or control characters
+
+
+=== TEST 6: hop-by-hop headers are refused
+--- config
+    location / { wsgi_app basic:hop_by_hop; }
+--- request
+GET /
+--- error_code: 500
+--- error_log
+hop-by-hop header "Connection" is not allowed
+
+
+=== TEST 7: a str body item is an error
+--- config
+    location / { wsgi_app basic:str_body; }
+--- request
+GET /
+--- error_code: 500
+--- error_log
+WSGI response body items must be bytes, not str
+
+
+=== TEST 8: returning without start_response is an error
+--- config
+    location / { wsgi_app basic:no_start_response; }
+--- request
+GET /
+--- error_code: 500
+--- error_log
+before calling start_response()
+
+
+=== TEST 9: a second start_response without exc_info is an error
+--- config
+    location / { wsgi_app basic:twice; }
+--- request
+GET /
+--- error_code: 500
+--- error_log
+start_response() called a second time without exc_info
+
+
+=== TEST 10: more than Content-Length is never sent
+--- config
+    location / { wsgi_app basic:long_body; }
+--- request
+GET /
+--- response_headers
+Content-Length: 5
+--- response_body chomp
+12345
+--- error_log
+sent more than its Content-Length of 5 bytes
+
+
+=== TEST 11: less than Content-Length is logged and the connection closed
+--- config
+    location / { wsgi_app basic:short_body; }
+--- request
+GET /
+--- ignore_response
+--- error_log
+sent 17 of the 100 bytes of its Content-Length
+
+
+=== TEST 12: a module that does not import: 500, and the traceback in the log
+--- config
+    location /broken { wsgi_app broken_syntax; }
+    location /ok { wsgi_app basic:hello; }
+--- request
+GET /broken
+--- error_code: 500
+--- response_body
+500 Internal Server Error: the application failed to load
+--- error_log
+wsgi: failed to load app "broken_syntax:application":
+broken_syntax.py", line 2
+SyntaxError
+app "broken_syntax:application" is not available: it failed to load when the worker started
+
+
+=== TEST 13: the other locations keep serving; each refused request is logged
+--- config
+    location /broken { wsgi_app broken_syntax; }
+    location /ok { wsgi_app basic:hello; }
+--- request eval
+["GET /ok", "GET /broken", "GET /ok", "GET /broken"]
+--- error_code eval
+[200, 500, 200, 500]
+--- response_body eval
+["hello, world\n", "500 Internal Server Error: the application failed to load\n", "hello, world\n", "500 Internal Server Error: the application failed to load\n"]
+
+
+=== TEST 14: a missing module names itself in the log
+--- config
+    location / { wsgi_app no_such_module_for_tests; }
+--- request
+GET /
+--- error_code: 500
+--- error_log
+ModuleNotFoundError: No module named 'no_such_module_for_tests'
+
+
+=== TEST 15: an import error inside the module shows its traceback
+--- config
+    location / { wsgi_app import_error; }
+--- request
+GET /
+--- error_code: 500
+--- error_log
+import_error.py", line 1
+ModuleNotFoundError: No module named 'module_that_does_not_exist_anywhere'
+
+
+=== TEST 16: a missing callable
+--- config
+    location / { wsgi_app basic:no_such_callable; }
+--- request
+GET /
+--- error_code: 500
+--- error_log
+module "basic" has no attribute "no_such_callable"
+
+
+=== TEST 17: a callable that is not callable
+--- config
+    location / { wsgi_app basic:not_callable; }
+--- request
+GET /
+--- error_code: 500
+--- error_log
+"basic:not_callable" is not callable (it is a str)
