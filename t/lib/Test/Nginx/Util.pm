@@ -493,7 +493,21 @@ sub error_log_data () {
     }
 
     if (@ExtraErrLogLines) {
-        push @lines, @ExtraErrLogLines;
+        # nginx writes its startup errors both to stderr ("nginx: [emerg]
+        # msg") and to the error log ("... [emerg] pid#tid: msg"): only add
+        # the stderr lines the error log does not have.
+        my %have;
+        for my $l (@lines) {
+            if ($l =~ /\[(\w+)\] \d+#\d+: (?:\*\d+ )?(.*?)\s*$/) {
+                $have{"$1 $2"} = 1;
+            }
+        }
+        for my $l (@ExtraErrLogLines) {
+            if ($l =~ /^nginx: \[(\w+)\] (.*?)\s*$/ && $have{"$1 $2"}) {
+                next;
+            }
+            push @lines, $l;
+        }
         @ExtraErrLogLines = () unless $CheckAccumErrLog;
     }
 
