@@ -2,7 +2,8 @@
 # Installs what is missing, builds, and runs every test:
 #   cargo's unit tests of the pure layers, then the Test::Nginx suites in t/
 #   against the vendored nginx 1.28, then the core suites against Debian's
-#   stock nginx 1.22 with the module built for it.
+#   stock nginx 1.22 with the module built for it, by cargo (--stock) and by
+#   nginx's own ./configure --add-dynamic-module (--configure-route).
 # Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,7 @@ export PYO3_PYTHON="${PYO3_PYTHON:-/usr/bin/python3}"
 scripts/deps.sh
 scripts/build.sh
 scripts/build.sh --stock
+scripts/build.sh --configure-route
 
 echo "== cargo test (pure layers, no nginx)"
 cargo test --release --no-default-features
@@ -38,3 +40,8 @@ echo "== prove (Debian's /usr/sbin/nginx $(/usr/sbin/nginx -v 2>&1 | sed 's|.*/|
 TEST_NGINX_BINARY=/usr/sbin/nginx \
 TEST_NGINX_LOAD_MODULES=$root/build/stock/ngx_http_wsgi_module.so \
     prove t/wsgi-environ.t t/wsgi-response.t t/wsgi-failures.t t/lifecycle.t
+
+echo "== prove (Debian's /usr/sbin/nginx, module built by nginx's ./configure --add-dynamic-module)"
+TEST_NGINX_BINARY=/usr/sbin/nginx \
+TEST_NGINX_LOAD_MODULES=$root/build/configure-route/ngx_http_wsgi_module.so \
+    prove t/wsgi-environ.t t/wsgi-response.t
