@@ -1,0 +1,4 @@
+//! The uwsgi protocol: the packet (plain data, unit-tested) and, in the
+//! module build, the `uwsgi_upstream` handler on nginx's upstream machinery.
+
+pub mod packet;

@@ -1,0 +1,1 @@
+//! The uwsgi packet: encoding the request's variables (see `encode`).
