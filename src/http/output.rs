@@ -10,14 +10,16 @@
 use super::handler::module;
 use super::worker;
 use crate::wsgi::exchange::{Event, Exchange, ResponseHead};
+use crate::wsgi::file_wrapper::FileRange;
 use ngx::ffi::*;
+use std::os::fd::AsRawFd;
 use std::ptr;
 use std::sync::Arc;
 
 pub struct RequestCtx {
     pub exchange: Arc<Exchange>,
-    /// Body chunks whose buffers nginx may still be sending.
-    held: Vec<(*mut ngx_chain_t, Vec<u8>)>,
+    /// Body chunks and files whose buffers nginx may still be sending.
+    held: Vec<(*mut ngx_chain_t, Held)>,
     /// Chain links (with their bufs) free for reuse.
     free: Vec<*mut ngx_chain_t>,
     head_sent: bool,
@@ -26,6 +28,12 @@ pub struct RequestCtx {
     ended: bool,
     aborted: bool,
     rc: ngx_int_t,
+}
+
+/// What keeps a buffer's bytes valid while nginx sends them.
+enum Held {
+    Memory(#[allow(dead_code)] Vec<u8>),
+    File(#[allow(dead_code)] FileRange),
 }
 
 unsafe extern "C" fn cancel_on_cleanup(data: *mut core::ffi::c_void) {
@@ -72,7 +80,12 @@ impl RequestCtx {
         let free = &mut self.free;
         self.held.retain(|(cl, _)| unsafe {
             let b = (**cl).buf;
-            if (*b).pos == (*b).last {
+            let consumed = if (*b).in_file() != 0 {
+                (*b).file_pos == (*b).file_last
+            } else {
+                (*b).pos == (*b).last
+            };
+            if consumed {
                 free.push(*cl);
                 false
             } else {
@@ -81,7 +94,8 @@ impl RequestCtx {
         });
     }
 
-    unsafe fn link_for(&mut self, r: *mut ngx_http_request_t, data: Vec<u8>) -> *mut ngx_chain_t {
+    /// A chain link with a cleared buf, from the free list or the pool.
+    unsafe fn free_link(&mut self, r: *mut ngx_http_request_t) -> *mut ngx_chain_t {
         let cl = match self.free.pop() {
             Some(cl) => cl,
             None => {
@@ -96,8 +110,17 @@ impl RequestCtx {
                 cl
             }
         };
+        ptr::write_bytes((*cl).buf, 0, 1);
+        (*cl).next = ptr::null_mut();
+        cl
+    }
+
+    unsafe fn link_for(&mut self, r: *mut ngx_http_request_t, data: Vec<u8>) -> *mut ngx_chain_t {
+        let cl = self.free_link(r);
+        if cl.is_null() {
+            return cl;
+        }
         let b = (*cl).buf;
-        ptr::write_bytes(b, 0, 1);
         // nginx sends straight from the Vec's heap memory, which `held`
         // keeps alive until the buffer is consumed.
         (*b).start = data.as_ptr().cast_mut();
@@ -105,8 +128,39 @@ impl RequestCtx {
         (*b).last = (*b).start.add(data.len());
         (*b).end = (*b).last;
         (*b).set_memory(1);
-        (*cl).next = ptr::null_mut();
-        self.held.push((cl, data));
+        self.held.push((cl, Held::Memory(data)));
+        cl
+    }
+
+    /// A file buffer over `range`: nginx sends it with sendfile (or reads
+    /// it through its output buffers); `held` owns the descriptor.
+    unsafe fn link_for_file(
+        &mut self,
+        r: *mut ngx_http_request_t,
+        range: FileRange,
+    ) -> *mut ngx_chain_t {
+        let file = ngx_pcalloc((*r).pool, size_of::<ngx_file_t>()) as *mut ngx_file_t;
+        let cl = if file.is_null() {
+            ptr::null_mut()
+        } else {
+            self.free_link(r)
+        };
+        if cl.is_null() {
+            return cl;
+        }
+        let name = "wsgi.file_wrapper";
+        (*file).fd = range.fd.as_raw_fd();
+        (*file).name = ngx_str_t {
+            len: name.len(),
+            data: name.as_ptr().cast_mut(),
+        };
+        (*file).log = (*(*r).connection).log;
+        let b = (*cl).buf;
+        (*b).file = file;
+        (*b).file_pos = range.offset as off_t;
+        (*b).file_last = (range.offset + range.len) as off_t;
+        (*b).set_in_file(1);
+        self.held.push((cl, Held::File(range)));
         cl
     }
 }
@@ -244,7 +298,7 @@ pub unsafe fn pump(r: *mut ngx_http_request_t) {
     let mut tail: *mut ngx_chain_t = ptr::null_mut();
     let mut last = false;
     for event in batch.events {
-        match event {
+        let cl = match event {
             Event::Head(head) => {
                 ctx.head_sent = true;
                 let rc = match apply_head(r, &head) {
@@ -261,30 +315,32 @@ pub unsafe fn pump(r: *mut ngx_http_request_t) {
                     }
                 }
                 ctx.rc = rc;
+                continue;
             }
-            Event::Data(data) if !ctx.discard => {
-                let cl = ctx.link_for(r, data);
-                if cl.is_null() {
-                    (*c).set_error(1);
-                    break;
-                }
-                if tail.is_null() {
-                    out = cl;
-                } else {
-                    (*tail).next = cl;
-                }
-                tail = cl;
-            }
-            Event::Data(_) => {}
+            Event::Data(data) if !ctx.discard => ctx.link_for(r, data),
+            Event::File(range) if !ctx.discard => ctx.link_for_file(r, range),
+            Event::Data(_) | Event::File(_) => continue,
             Event::End => {
                 ctx.ended = true;
                 last = !ctx.discard;
+                continue;
             }
             Event::Abort => {
                 ctx.ended = true;
                 ctx.aborted = true;
+                continue;
             }
+        };
+        if cl.is_null() {
+            (*c).set_error(1);
+            break;
         }
+        if tail.is_null() {
+            out = cl;
+        } else {
+            (*tail).next = cl;
+        }
+        tail = cl;
     }
 
     if (*c).error() == 0 && !ctx.aborted {

@@ -4,7 +4,8 @@
 //! called on the result on every path, client disconnect included.
 
 use super::exchange::{Event, Exchange, ResponseHead};
-use super::response::{body_bytes, write_chunk, Responder, StartResponse, WriteError};
+use super::file_wrapper::FileWrapper;
+use super::response::{body_bytes, write_chunk, write_file, Responder, StartResponse, WriteError};
 use crate::log::{Level, Log};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
@@ -122,6 +123,19 @@ fn iterate(
     result: &Bound<'_, PyAny>,
     responder: &Arc<Mutex<Responder>>,
 ) -> Result<(), Failure> {
+    // wsgi.file_wrapper over a regular file: nginx sends the file itself.
+    if let Ok(wrapper) = result.cast::<FileWrapper>() {
+        if responder.lock().unwrap().started() {
+            if let Some(range) = wrapper.borrow().file_range(py) {
+                return match write_file(responder, range) {
+                    Ok(()) => Ok(()),
+                    Err(WriteError::Cancelled) => Err(Failure::Cancelled),
+                    Err(WriteError::NotStarted) => unreachable!("started() was checked"),
+                };
+            }
+        }
+    }
+
     // A body of exactly one item has a known length: send it as
     // Content-Length rather than chunked.
     let single = if let Ok(list) = result.cast::<PyList>() {

@@ -39,6 +39,10 @@ impl EnvironTemplate {
         base.set_item("wsgi.multiprocess", multiprocess)?;
         base.set_item("wsgi.run_once", false)?;
         base.set_item("wsgi.input_terminated", true)?;
+        base.set_item(
+            "wsgi.file_wrapper",
+            py.get_type::<super::file_wrapper::FileWrapper>(),
+        )?;
         Ok(EnvironTemplate {
             base: base.unbind(),
         })

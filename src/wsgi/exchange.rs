@@ -23,11 +23,13 @@ pub struct ResponseHead {
     pub content_length: Option<u64>,
 }
 
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Event {
     /// Always the first event, once.
     Head(ResponseHead),
     Data(Vec<u8>),
+    /// A range of a file, for nginx to send itself (sendfile).
+    File(super::file_wrapper::FileRange),
     /// The response is complete.
     End,
     /// The response failed after its head went out: the connection must be

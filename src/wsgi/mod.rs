@@ -4,6 +4,7 @@ pub mod call;
 pub mod cgi;
 pub mod environ;
 pub mod exchange;
+pub mod file_wrapper;
 pub mod input;
 pub mod log_stream;
 pub mod response;

@@ -222,6 +222,28 @@ pub fn write_chunk(
         .map_err(|Cancelled| WriteError::Cancelled)
 }
 
+/// Send a file range as the body: the head first, never more than the
+/// declared Content-Length, which defaults to the range's length.
+pub fn write_file(
+    responder: &Mutex<Responder>,
+    mut range: super::file_wrapper::FileRange,
+) -> Result<(), WriteError> {
+    let mut r = responder.lock().unwrap();
+    if let Some(head) = r.pending.as_mut() {
+        head.content_length.get_or_insert(range.len);
+    }
+    r.send_head()?;
+    let room = r.declared.map_or(u64::MAX, |d| d.saturating_sub(r.sent));
+    range.len = range.len.min(room);
+    r.sent += range.len;
+    if range.len == 0 {
+        return Ok(());
+    }
+    r.exchange
+        .push(Event::File(range))
+        .map_err(|Cancelled| WriteError::Cancelled)
+}
+
 /// The bytes of one body item: `bytes` or `bytearray`, nothing else.
 pub fn body_bytes<'a>(item: &'a Bound<'_, PyAny>) -> PyResult<std::borrow::Cow<'a, [u8]>> {
     if let Ok(b) = item.cast::<PyBytes>() {

@@ -192,3 +192,45 @@ def sys_path(environ, start_response):
     entries = [p for p in sys.path if "python3" not in p and p]
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [("\n".join(entries) + "\n").encode()]
+
+
+def file_wrapper(environ, start_response):
+    """The file named by the FILE_PATH param through wsgi.file_wrapper;
+    ?skip=N reads N bytes first (the body starts at tell()), ?cl=N sets
+    Content-Length, ?noread makes read() fail so that only a server that
+    hands the descriptor to nginx can send it."""
+    from urllib.parse import parse_qs
+    import io
+    q = parse_qs(environ["QUERY_STRING"], keep_blank_values=True)
+
+    class NoRead(io.FileIO):
+        def read(self, *args):
+            raise AssertionError("read() called: the server iterated instead of sending the file")
+
+    f = NoRead(environ["FILE_PATH"], "rb") if "noread" in q else open(environ["FILE_PATH"], "rb")
+    if "skip" in q:
+        f.seek(int(q["skip"][0]))
+    headers = [("Content-Type", "application/octet-stream")]
+    if "cl" in q:
+        headers.append(("Content-Length", q["cl"][0]))
+    start_response("200 OK", headers)
+    return environ["wsgi.file_wrapper"](f, 4096)
+
+
+class Blocks:
+    """A file-like without fileno(): file_wrapper iterates it."""
+
+    def __init__(self, errors):
+        self.left = [b"block one\n", b"block two\n"]
+        self.errors = errors
+
+    def read(self, size):
+        return self.left.pop(0) if self.left else b""
+
+    def close(self):
+        self.errors.write("Blocks.close() was called\n")
+
+
+def file_wrapper_filelike(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return environ["wsgi.file_wrapper"](Blocks(environ["wsgi.errors"]), 4)
