@@ -19,6 +19,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYO3_PYTHON="${PYO3_PYTHON:-/usr/bin/python3}"
 
+# Copy, then rename into place: a running nginx keeps its binary and its
+# mapped module, where copying over them would fail or corrupt them.
+install_file() {
+    cp "$1" "$2.new.$$"
+    mv -f "$2.new.$$" "$2"
+}
+
 if [ "${1:-}" = --stock ]; then
     if [ ! -f /usr/share/nginx/src/conf_flags ]; then
         echo "build.sh --stock: Debian's nginx-dev is not installed (scripts/deps.sh)" >&2
@@ -40,7 +47,7 @@ if [ "${1:-}" = --stock ]; then
     fi
     NGINX_SOURCE_DIR=$src NGINX_BUILD_DIR=$src/objs \
         cargo build --release --no-default-features --features export-modules --target-dir target/stock
-    cp target/stock/release/libngx_http_wsgi_module.so build/stock/ngx_http_wsgi_module.so
+    install_file target/stock/release/libngx_http_wsgi_module.so build/stock/ngx_http_wsgi_module.so
     echo "built build/stock/ngx_http_wsgi_module.so (for /usr/sbin/nginx $(/usr/sbin/nginx -v 2>&1 | sed 's|.*/||'))"
     exit 0
 fi
@@ -85,6 +92,6 @@ fi
 cargo build --release
 nginx=$(ls -t target/release/build/nginx-sys-*/out/objs/nginx | head -n 1)
 mkdir -p build/sbin build/modules
-cp "$nginx" build/sbin/nginx
-cp target/release/libngx_http_wsgi_module.so build/modules/ngx_http_wsgi_module.so
+install_file "$nginx" build/sbin/nginx
+install_file target/release/libngx_http_wsgi_module.so build/modules/ngx_http_wsgi_module.so
 echo "built build/sbin/nginx ($(build/sbin/nginx -v 2>&1 | sed 's|.*/||')) and build/modules/ngx_http_wsgi_module.so"

@@ -26,6 +26,11 @@ fi
 site=$("$venv/bin/python3" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 echo 'VALUE = "from the test venv"' > "$site/venv_marker.py"
 
+# The external containers of the uwsgi_upstream suites: real uWSGI servers
+# and misbehaving fakes, stopped again whatever happens.
+trap 'scripts/test-upstreams.sh stop' EXIT
+eval "$(scripts/test-upstreams.sh start)"
+
 export TEST_NGINX_APPS=$root/t/apps
 export TEST_NGINX_VENV=$venv
 export TEST_NGINX_SERVROOT=$root/t/servroot
@@ -36,10 +41,16 @@ TEST_NGINX_BINARY=$root/build/sbin/nginx \
 TEST_NGINX_LOAD_MODULES=$root/build/modules/ngx_http_wsgi_module.so \
     prove -r t
 
+echo "== prove t/uwsgi-upstream.t on stock uwsgi_pass, same expectations (side by side)"
+TEST_NGINX_UWSGI_FLAVOR=stock \
+TEST_NGINX_BINARY=$root/build/sbin/nginx \
+TEST_NGINX_LOAD_MODULES=$root/build/modules/ngx_http_wsgi_module.so \
+    prove t/uwsgi-upstream.t
+
 echo "== prove (Debian's /usr/sbin/nginx $(/usr/sbin/nginx -v 2>&1 | sed 's|.*/||'), stock build)"
 TEST_NGINX_BINARY=/usr/sbin/nginx \
 TEST_NGINX_LOAD_MODULES=$root/build/stock/ngx_http_wsgi_module.so \
-    prove t/wsgi-environ.t t/wsgi-response.t t/wsgi-failures.t t/lifecycle.t
+    prove t/wsgi-environ.t t/wsgi-response.t t/wsgi-failures.t t/lifecycle.t t/uwsgi-upstream.t t/uwsgi-fallback.t
 
 echo "== prove (Debian's /usr/sbin/nginx, module built by nginx's ./configure --add-dynamic-module)"
 TEST_NGINX_BINARY=/usr/sbin/nginx \

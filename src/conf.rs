@@ -48,6 +48,47 @@ pub struct Param {
     pub if_not_empty: bool,
 }
 
+/// `uwsgi_upstream*` settings, and nginx's upstream configuration built
+/// from them at merge time.
+pub struct UwsgiConf {
+    /// The `uwsgi_upstream` target (an implicit or named upstream block).
+    pub srv: *mut ngx_http_upstream_srv_conf_t,
+    pub connect_timeout: Option<ngx_msec_t>,
+    pub send_timeout: Option<ngx_msec_t>,
+    pub read_timeout: Option<ngx_msec_t>,
+    pub modifier1: Option<u8>,
+    pub modifier2: Option<u8>,
+    pub buffering: Option<bool>,
+    pub next_upstream: Option<ngx_uint_t>,
+    pub next_upstream_tries: Option<ngx_uint_t>,
+    /// What `r->upstream->conf` points to; it lives as long as the cycle.
+    pub conf: Box<ngx_http_upstream_conf_t>,
+}
+
+/// nginx's marker for "not set" pointers, which its merge helpers expect.
+const NGX_CONF_UNSET_PTR: *mut ngx_array_t = usize::MAX as *mut ngx_array_t;
+
+impl Default for UwsgiConf {
+    fn default() -> UwsgiConf {
+        // SAFETY: a C struct for which all-zeroes is nginx's own calloc state.
+        let mut conf: Box<ngx_http_upstream_conf_t> = Box::new(unsafe { std::mem::zeroed() });
+        conf.hide_headers = NGX_CONF_UNSET_PTR;
+        conf.pass_headers = NGX_CONF_UNSET_PTR;
+        UwsgiConf {
+            srv: std::ptr::null_mut(),
+            connect_timeout: None,
+            send_timeout: None,
+            read_timeout: None,
+            modifier1: None,
+            modifier2: None,
+            buffering: None,
+            next_upstream: None,
+            next_upstream_tries: None,
+            conf,
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct LocConf {
     /// Index into `MainConf::apps` when this location has `wsgi_app`.
@@ -60,6 +101,7 @@ pub struct LocConf {
     pub merged_python_path: Vec<String>,
     /// Like `uwsgi_param`: a level without any inherits its parent's.
     pub params: Option<Vec<Param>>,
+    pub uwsgi: UwsgiConf,
 }
 
 unsafe fn args<'a>(cf: *mut ngx_conf_t) -> &'a mut [ngx_str_t] {
@@ -101,17 +143,8 @@ pub extern "C" fn set_app(
         lcf.app = Some(main.apps.len());
         main.apps.push((spec, Vec::new()));
 
-        let ctx = (*cf).ctx as *mut ngx_http_conf_ctx_t;
-        let clcf =
-            *(*ctx).loc_conf.add(ngx_http_core_module.ctx_index) as *mut ngx_http_core_loc_conf_t;
-        (*clcf).handler = Some(crate::http::handler::wsgi_handler);
-        let prefix_location = (*clcf).regex.is_null()
-            && (*clcf).exact_match() == 0
-            && (*clcf).named() == 0
-            && (*clcf).noname() == 0;
-        if prefix_location {
-            lcf.script_name = (*clcf).name.as_bytes().to_vec();
-        }
+        (*core_loc_conf(cf)).handler = Some(crate::http::handler::wsgi_handler);
+        lcf.script_name = location_prefix(cf);
     }
     ngx::core::NGX_CONF_OK
 }
@@ -277,6 +310,278 @@ pub extern "C" fn set_param(
     ngx::core::NGX_CONF_OK
 }
 
+unsafe fn core_loc_conf(cf: *mut ngx_conf_t) -> *mut ngx_http_core_loc_conf_t {
+    let ctx = (*cf).ctx as *mut ngx_http_conf_ctx_t;
+    *(*ctx).loc_conf.add(ngx_http_core_module.ctx_index) as *mut ngx_http_core_loc_conf_t
+}
+
+/// `uwsgi_upstream ADDRESS | UPSTREAM_NAME;`
+pub extern "C" fn set_uwsgi_upstream(
+    cf: *mut ngx_conf_t,
+    _cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    unsafe {
+        let lcf = &mut *(conf as *mut LocConf);
+        if !lcf.uwsgi.srv.is_null() {
+            return c"is duplicate".as_ptr().cast_mut();
+        }
+        let mut url: ngx_url_t = std::mem::zeroed();
+        url.url = args(cf)[1];
+        url.set_no_resolve(1);
+        lcf.uwsgi.srv = ngx_http_upstream_add(cf, &mut url, 0);
+        if lcf.uwsgi.srv.is_null() {
+            return ngx::core::NGX_CONF_ERROR;
+        }
+        // With wsgi_app in the same location, the app serves and the
+        // upstream is its fallback; wsgi_app's handler decides.
+        if lcf.app.is_none() {
+            (*core_loc_conf(cf)).handler = Some(crate::uwsgi::upstream::uwsgi_handler);
+        }
+        if lcf.script_name.is_empty() {
+            lcf.script_name = location_prefix(cf);
+        }
+    }
+    ngx::core::NGX_CONF_OK
+}
+
+/// The location's prefix, for SCRIPT_NAME ("" for regex, exact and named locations).
+unsafe fn location_prefix(cf: *mut ngx_conf_t) -> Vec<u8> {
+    let clcf = core_loc_conf(cf);
+    let prefix = (*clcf).regex.is_null()
+        && (*clcf).exact_match() == 0
+        && (*clcf).named() == 0
+        && (*clcf).noname() == 0;
+    if prefix {
+        (*clcf).name.as_bytes().to_vec()
+    } else {
+        Vec::new()
+    }
+}
+
+/// `uwsgi_upstream_{connect,send,read}_timeout TIME;`
+pub extern "C" fn set_uwsgi_timeout(
+    cf: *mut ngx_conf_t,
+    cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    unsafe {
+        let lcf = &mut *(conf as *mut LocConf);
+        let name = text(&(*cmd).name);
+        let slot = match name.as_str() {
+            "uwsgi_upstream_connect_timeout" => &mut lcf.uwsgi.connect_timeout,
+            "uwsgi_upstream_send_timeout" => &mut lcf.uwsgi.send_timeout,
+            _ => &mut lcf.uwsgi.read_timeout,
+        };
+        if slot.is_some() {
+            return c"is duplicate".as_ptr().cast_mut();
+        }
+        let t = ngx_parse_time(&mut args(cf)[1], 0);
+        if t == NGX_ERROR as ngx_int_t {
+            conf_error!(
+                cf,
+                "\"{name}\" takes a time such as 30s or 500ms, not \"{}\"",
+                text(&args(cf)[1])
+            );
+        }
+        *slot = Some(t as ngx_msec_t);
+    }
+    ngx::core::NGX_CONF_OK
+}
+
+/// `uwsgi_upstream_modifier1 N;` and `uwsgi_upstream_modifier2 N;`
+pub extern "C" fn set_uwsgi_modifier(
+    cf: *mut ngx_conf_t,
+    cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    unsafe {
+        let lcf = &mut *(conf as *mut LocConf);
+        let name = text(&(*cmd).name);
+        let n = match number(cf, &name, 0, 255) {
+            Ok(n) => n as u8,
+            Err(()) => return ngx::core::NGX_CONF_ERROR,
+        };
+        let slot = if name.ends_with('1') {
+            &mut lcf.uwsgi.modifier1
+        } else {
+            &mut lcf.uwsgi.modifier2
+        };
+        if slot.replace(n).is_some() {
+            return c"is duplicate".as_ptr().cast_mut();
+        }
+    }
+    ngx::core::NGX_CONF_OK
+}
+
+/// `uwsgi_upstream_buffering on | off;`
+pub extern "C" fn set_uwsgi_buffering(
+    cf: *mut ngx_conf_t,
+    _cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    unsafe {
+        let lcf = &mut *(conf as *mut LocConf);
+        let v = match args(cf)[1].as_bytes() {
+            b"on" => true,
+            b"off" => false,
+            other => conf_error!(
+                cf,
+                "\"uwsgi_upstream_buffering\" takes \"on\" or \"off\", not \"{}\"",
+                String::from_utf8_lossy(other)
+            ),
+        };
+        if lcf.uwsgi.buffering.replace(v).is_some() {
+            return c"is duplicate".as_ptr().cast_mut();
+        }
+    }
+    ngx::core::NGX_CONF_OK
+}
+
+/// `uwsgi_upstream_next_upstream error | timeout | invalid_header | http_500 | ... | off ...;`
+pub extern "C" fn set_uwsgi_next_upstream(
+    cf: *mut ngx_conf_t,
+    _cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    unsafe {
+        let lcf = &mut *(conf as *mut LocConf);
+        if lcf.uwsgi.next_upstream.is_some() {
+            return c"is duplicate".as_ptr().cast_mut();
+        }
+        let mut mask: ngx_uint_t = 0;
+        for a in &args(cf)[1..] {
+            mask |= match a.as_bytes() {
+                b"error" => NGX_HTTP_UPSTREAM_FT_ERROR,
+                b"timeout" => NGX_HTTP_UPSTREAM_FT_TIMEOUT,
+                b"invalid_header" => NGX_HTTP_UPSTREAM_FT_INVALID_HEADER,
+                b"http_500" => NGX_HTTP_UPSTREAM_FT_HTTP_500,
+                b"http_502" => NGX_HTTP_UPSTREAM_FT_HTTP_502,
+                b"http_503" => NGX_HTTP_UPSTREAM_FT_HTTP_503,
+                b"http_504" => NGX_HTTP_UPSTREAM_FT_HTTP_504,
+                b"http_403" => NGX_HTTP_UPSTREAM_FT_HTTP_403,
+                b"http_404" => NGX_HTTP_UPSTREAM_FT_HTTP_404,
+                b"http_429" => NGX_HTTP_UPSTREAM_FT_HTTP_429,
+                b"non_idempotent" => NGX_HTTP_UPSTREAM_FT_NON_IDEMPOTENT,
+                b"off" => NGX_HTTP_UPSTREAM_FT_OFF,
+                other => conf_error!(
+                    cf,
+                    "invalid value \"{}\" in \"uwsgi_upstream_next_upstream\"",
+                    String::from_utf8_lossy(other)
+                ),
+            } as ngx_uint_t;
+        }
+        if mask & NGX_HTTP_UPSTREAM_FT_OFF as ngx_uint_t != 0
+            && mask != NGX_HTTP_UPSTREAM_FT_OFF as ngx_uint_t
+        {
+            conf_error!(
+                cf,
+                "\"off\" cannot be combined with other values in \"uwsgi_upstream_next_upstream\""
+            );
+        }
+        lcf.uwsgi.next_upstream = Some(mask);
+    }
+    ngx::core::NGX_CONF_OK
+}
+
+/// `uwsgi_upstream_next_upstream_tries N;`
+pub extern "C" fn set_uwsgi_next_upstream_tries(
+    cf: *mut ngx_conf_t,
+    _cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    unsafe {
+        let lcf = &mut *(conf as *mut LocConf);
+        match number(cf, "uwsgi_upstream_next_upstream_tries", 0, 1000) {
+            Ok(n) if lcf.uwsgi.next_upstream_tries.is_none() => {
+                lcf.uwsgi.next_upstream_tries = Some(n as ngx_uint_t)
+            }
+            Ok(_) => return c"is duplicate".as_ptr().cast_mut(),
+            Err(()) => return ngx::core::NGX_CONF_ERROR,
+        }
+    }
+    ngx::core::NGX_CONF_OK
+}
+
+/// Headers of the upstream's response that do not reach the client, as
+/// with `uwsgi_pass`.
+static mut HIDE_HEADERS: [ngx_str_t; 7] = [
+    ngx::ngx_string!("Status"),
+    ngx::ngx_string!("X-Accel-Expires"),
+    ngx::ngx_string!("X-Accel-Redirect"),
+    ngx::ngx_string!("X-Accel-Limit-Rate"),
+    ngx::ngx_string!("X-Accel-Buffering"),
+    ngx::ngx_string!("X-Accel-Charset"),
+    ngx_str_t {
+        len: 0,
+        data: std::ptr::null_mut(),
+    },
+];
+
+/// Inherit the `uwsgi_upstream_*` settings and fill nginx's upstream conf.
+unsafe fn merge_uwsgi(
+    cf: *mut ngx_conf_t,
+    prev: &mut UwsgiConf,
+    conf: &mut UwsgiConf,
+) -> Result<(), ()> {
+    conf.connect_timeout = conf.connect_timeout.or(prev.connect_timeout);
+    conf.send_timeout = conf.send_timeout.or(prev.send_timeout);
+    conf.read_timeout = conf.read_timeout.or(prev.read_timeout);
+    conf.modifier1 = conf.modifier1.or(prev.modifier1);
+    conf.modifier2 = conf.modifier2.or(prev.modifier2);
+    conf.buffering = conf.buffering.or(prev.buffering);
+    conf.next_upstream = conf.next_upstream.or(prev.next_upstream);
+    conf.next_upstream_tries = conf.next_upstream_tries.or(prev.next_upstream_tries);
+    if conf.srv.is_null() {
+        return Ok(());
+    }
+    let page = ngx_pagesize as usize;
+    let u = &mut *conf.conf;
+    u.upstream = conf.srv;
+    u.connect_timeout = conf.connect_timeout.unwrap_or(60_000);
+    u.send_timeout = conf.send_timeout.unwrap_or(60_000);
+    u.read_timeout = conf.read_timeout.unwrap_or(60_000);
+    u.buffering = conf.buffering.unwrap_or(true) as ngx_flag_t;
+    u.request_buffering = 1;
+    u.pass_request_headers = 1;
+    u.pass_request_body = 1;
+    u.buffer_size = page;
+    u.bufs.num = 8;
+    u.bufs.size = page;
+    u.busy_buffers_size = 2 * page;
+    u.temp_file_write_size = 2 * page;
+    // Responses are never spooled to disk: when the client is slower than
+    // the container, nginx stops reading from it (see the README).
+    u.max_temp_file_size = 0;
+    u.next_upstream = conf
+        .next_upstream
+        .unwrap_or((NGX_HTTP_UPSTREAM_FT_ERROR | NGX_HTTP_UPSTREAM_FT_TIMEOUT) as ngx_uint_t);
+    u.next_upstream_tries = conf.next_upstream_tries.unwrap_or(0);
+    u.store_access = 0o600;
+    let module = "uwsgi";
+    u.module = ngx_str_t {
+        len: module.len(),
+        data: module.as_ptr().cast_mut(),
+    };
+
+    let mut hash: ngx_hash_init_t = std::mem::zeroed();
+    hash.max_size = 512;
+    let line = ngx_cacheline_size as usize;
+    hash.bucket_size = 64usize.div_ceil(line) * line;
+    hash.name = c"uwsgi_upstream_hide_headers_hash".as_ptr().cast_mut();
+    if ngx_http_upstream_hide_headers_hash(
+        cf,
+        u,
+        &mut *prev.conf,
+        (&raw mut HIDE_HEADERS).cast(),
+        &mut hash,
+    ) != NGX_OK as ngx_int_t
+    {
+        return Err(());
+    }
+    Ok(())
+}
+
 pub unsafe extern "C" fn init_main_conf(cf: *mut ngx_conf_t, conf: *mut c_void) -> *mut c_char {
     let mcf = &mut *(conf as *mut MainConf);
     match crate::http::request::VarIndexes::new(cf) {
@@ -291,7 +596,7 @@ pub unsafe extern "C" fn merge_loc_conf(
     prev: *mut c_void,
     conf: *mut c_void,
 ) -> *mut c_char {
-    let prev = &*(prev as *const LocConf);
+    let prev = &mut *(prev as *mut LocConf);
     let conf = &mut *(conf as *mut LocConf);
     conf.merged_python_path = conf.python_path.clone();
     // The http level is never merged itself, so take its own entries too.
@@ -303,6 +608,9 @@ pub unsafe extern "C" fn merge_loc_conf(
     if conf.params.is_none() {
         conf.params = prev.params.clone();
     }
+    if merge_uwsgi(cf, &mut prev.uwsgi, &mut conf.uwsgi).is_err() {
+        return ngx::core::NGX_CONF_ERROR;
+    }
     if let Some(i) = conf.app {
         main_conf(cf).apps[i].1 = conf.merged_python_path.clone();
     }
@@ -310,7 +618,7 @@ pub unsafe extern "C" fn merge_loc_conf(
 }
 
 /// The directive table.
-pub static mut COMMANDS: [ngx_command_t; 7] = [
+pub static mut COMMANDS: [ngx_command_t; 16] = [
     ngx_command_t {
         name: ngx::ngx_string!("wsgi_app"),
         type_: (NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1) as ngx_uint_t,
@@ -357,6 +665,86 @@ pub static mut COMMANDS: [ngx_command_t; 7] = [
         type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE23)
             as ngx_uint_t,
         set: Some(set_param),
+        conf: NGX_HTTP_LOC_CONF_OFFSET,
+        offset: 0,
+        post: std::ptr::null_mut(),
+    },
+    ngx_command_t {
+        name: ngx::ngx_string!("uwsgi_upstream"),
+        type_: (NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1) as ngx_uint_t,
+        set: Some(set_uwsgi_upstream),
+        conf: NGX_HTTP_LOC_CONF_OFFSET,
+        offset: 0,
+        post: std::ptr::null_mut(),
+    },
+    ngx_command_t {
+        name: ngx::ngx_string!("uwsgi_upstream_connect_timeout"),
+        type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1)
+            as ngx_uint_t,
+        set: Some(set_uwsgi_timeout),
+        conf: NGX_HTTP_LOC_CONF_OFFSET,
+        offset: 0,
+        post: std::ptr::null_mut(),
+    },
+    ngx_command_t {
+        name: ngx::ngx_string!("uwsgi_upstream_send_timeout"),
+        type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1)
+            as ngx_uint_t,
+        set: Some(set_uwsgi_timeout),
+        conf: NGX_HTTP_LOC_CONF_OFFSET,
+        offset: 0,
+        post: std::ptr::null_mut(),
+    },
+    ngx_command_t {
+        name: ngx::ngx_string!("uwsgi_upstream_read_timeout"),
+        type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1)
+            as ngx_uint_t,
+        set: Some(set_uwsgi_timeout),
+        conf: NGX_HTTP_LOC_CONF_OFFSET,
+        offset: 0,
+        post: std::ptr::null_mut(),
+    },
+    ngx_command_t {
+        name: ngx::ngx_string!("uwsgi_upstream_modifier1"),
+        type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1)
+            as ngx_uint_t,
+        set: Some(set_uwsgi_modifier),
+        conf: NGX_HTTP_LOC_CONF_OFFSET,
+        offset: 0,
+        post: std::ptr::null_mut(),
+    },
+    ngx_command_t {
+        name: ngx::ngx_string!("uwsgi_upstream_modifier2"),
+        type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1)
+            as ngx_uint_t,
+        set: Some(set_uwsgi_modifier),
+        conf: NGX_HTTP_LOC_CONF_OFFSET,
+        offset: 0,
+        post: std::ptr::null_mut(),
+    },
+    ngx_command_t {
+        name: ngx::ngx_string!("uwsgi_upstream_buffering"),
+        type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1)
+            as ngx_uint_t,
+        set: Some(set_uwsgi_buffering),
+        conf: NGX_HTTP_LOC_CONF_OFFSET,
+        offset: 0,
+        post: std::ptr::null_mut(),
+    },
+    ngx_command_t {
+        name: ngx::ngx_string!("uwsgi_upstream_next_upstream"),
+        type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_1MORE)
+            as ngx_uint_t,
+        set: Some(set_uwsgi_next_upstream),
+        conf: NGX_HTTP_LOC_CONF_OFFSET,
+        offset: 0,
+        post: std::ptr::null_mut(),
+    },
+    ngx_command_t {
+        name: ngx::ngx_string!("uwsgi_upstream_next_upstream_tries"),
+        type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1)
+            as ngx_uint_t,
+        set: Some(set_uwsgi_next_upstream_tries),
         conf: NGX_HTTP_LOC_CONF_OFFSET,
         offset: 0,
         post: std::ptr::null_mut(),

@@ -36,7 +36,11 @@ impl<J> Pool<J> {
     pub fn new(threads: usize, queue_limit: usize) -> Pool<J> {
         Pool {
             shared: Arc::new(Shared {
-                queue: Mutex::new(Queue { jobs: VecDeque::new(), running: 0, closed: false }),
+                queue: Mutex::new(Queue {
+                    jobs: VecDeque::new(),
+                    running: 0,
+                    closed: false,
+                }),
                 ready: Condvar::new(),
                 capacity: threads + queue_limit,
             }),
@@ -45,7 +49,10 @@ impl<J> Pool<J> {
 
     /// A receiver for one thread.
     pub fn receiver(&self) -> Receiver<J> {
-        Receiver { shared: self.shared.clone(), busy: false }
+        Receiver {
+            shared: self.shared.clone(),
+            busy: false,
+        }
     }
 
     /// Queue a job, or hand it back when the pool is full.
@@ -109,7 +116,11 @@ mod tests {
         let mut rx = pool.receiver();
         assert!(pool.submit(10).is_ok());
         assert_eq!(rx.next(), Some(10));
-        assert_eq!(pool.submit(11), Err(11), "the only thread is busy and there is no queue");
+        assert_eq!(
+            pool.submit(11),
+            Err(11),
+            "the only thread is busy and there is no queue"
+        );
         let t = std::thread::spawn(move || rx.next());
         // The thread came back for more: job 10 is done, so 12 fits.
         while pool.submit(12).is_err() {

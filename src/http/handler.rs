@@ -6,6 +6,7 @@ use super::{request, worker};
 use crate::conf::{LocConf, MainConf};
 use crate::module::Module;
 use crate::python::runtime::Job;
+use crate::uwsgi::upstream;
 use crate::wsgi::exchange::Exchange;
 use ngx::ffi::*;
 use ngx::http::{HttpModule, HttpModuleLocationConf, HttpModuleMainConf};
@@ -22,7 +23,18 @@ unsafe fn handle(r: *mut ngx_http_request_t) -> ngx_int_t {
         return NGX_DECLINED as ngx_int_t;
     };
     let log = (*(*r).connection).log;
+    let lcf: &LocConf = Module::location_conf(&*r).expect("wsgi loc conf");
+    let fallback = upstream::has_upstream(lcf);
     match worker::get().and_then(|w| w.runtime.as_ref()) {
+        None if fallback => {
+            return upstream::fallback_from_handler(r, "Python is not available in this worker")
+        }
+        Some(rt) if !rt.app_loaded(app) && fallback => {
+            return upstream::fallback_from_handler(
+                r,
+                "the app failed to load when the worker started",
+            )
+        }
         None => {
             ngx::ngx_log_error!(
                 NGX_LOG_ERR,
@@ -94,6 +106,11 @@ unsafe fn dispatch(r: *mut ngx_http_request_t) -> ngx_int_t {
         log_context,
     };
     if rt.submit(job).is_err() {
+        ctx.exchange.retire();
+        if upstream::has_upstream(lcf) {
+            upstream::fallback_after_body(r, "all Python threads are busy and wsgi_queue is full");
+            return NGX_DONE as ngx_int_t;
+        }
         ngx::ngx_log_error!(
             NGX_LOG_ERR,
             (*(*r).connection).log,

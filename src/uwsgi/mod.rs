@@ -2,3 +2,6 @@
 //! module build, the `uwsgi_upstream` handler on nginx's upstream machinery.
 
 pub mod packet;
+
+#[cfg(all(feature = "module", not(test)))]
+pub mod upstream;

@@ -71,3 +71,17 @@ def outer(environ, start_response):
         got = "inner answered %d: %s" % (e.code, e.read().decode().strip())
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [got.encode() + b"\n"]
+
+
+def outer_body(environ, start_response):
+    """Like outer, reporting the inner response's status and body; the inner
+    path is the query string."""
+    port = environ["SERVER_PORT"]
+    url = "http://127.0.0.1:%s%s" % (port, environ["QUERY_STRING"])
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            got = "%d %s" % (r.status, r.read().decode().strip())
+    except urllib.error.HTTPError as e:
+        got = "%d %s" % (e.code, e.read().decode().strip())
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [got.encode() + b"\n"]
