@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Benchmarks wsgi_app against nginx alone, uwsgi_upstream and stock
+# uwsgi_pass to uWSGI (unix socket and TCP), and Granian and gunicorn for
+# reference, with wrk over loopback. nginx runs one worker, every
+# application server one process.
+#
+#   scripts/bench.sh                      the full run: every scenario, 3 rounds of 5 s
+#   scripts/bench.sh --duration 2 --rounds 1 --scenarios hello,stream
+#   scripts/bench.sh --help               every option
+#
+# Scenarios: hello (13 bytes), stream (1 MiB in 64 KiB chunks), file (1 MiB
+# through wsgi.file_wrapper, beside nginx serving it statically), sleep
+# (10 ms, 256 connections, wsgi_threads 1/16/64), post (1 MiB body read by
+# the app). Runs are interleaved (A B C A B C ...); the table of medians and
+# the targets are printed and written to build/bench/ (results.md,
+# results.csv, runs.csv, bench.png).
+#
+# Installs what is missing (as root): wrk, uWSGI and its python3 plugin,
+# gnuplot for the chart; builds nginx and the module with scripts/build.sh
+# if they are missing; makes build/bench/venv with Granian and gunicorn
+# unless --no-reference. Every server it starts is stopped by its PID at the
+# end, on error and on interrupt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+out=$root/build/bench
+pids=$out/run/pids
+
+case " $* " in
+    *" -h "*|*" --help "*) exec /usr/bin/python3 scripts/bench/bench.py --help ;;
+esac
+
+# Stops what a run left behind: each pid file holds the process's start time,
+# so a pid the kernel has since given to another process is left alone.
+cleanup() {
+    [ -d "$pids" ] || return 0
+    for f in "$pids"/*; do
+        [ -f "$f" ] || continue
+        pid=${f##*/}
+        read -r start _ < "$f" || start=
+        if [ -r "/proc/$pid/stat" ] && [ "$(sed 's/.*) //' "/proc/$pid/stat" | cut -d' ' -f20)" = "$start" ]; then
+            kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+            for _ in $(seq 50); do [ -d "/proc/$pid" ] || break; sleep 0.1; done
+            kill -KILL -- "-$pid" 2>/dev/null || true
+        fi
+        rm -f "$f"
+    done
+}
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT TERM HUP
+cleanup
+
+# --- scripts/bench/deps: the Debian packages the benchmark needs
+need=()
+command -v wrk >/dev/null || need+=(wrk)
+command -v uwsgi >/dev/null || need+=(uwsgi)
+[ -f /usr/lib/uwsgi/plugins/python3_plugin.so ] || need+=(uwsgi-plugin-python3)
+command -v gnuplot >/dev/null || need+=(gnuplot-nox)
+command -v curl >/dev/null || need+=(curl)
+/usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
+if [ ${#need[@]} -gt 0 ]; then
+    if [ "$(id -u)" != 0 ]; then
+        echo "bench.sh: missing packages: ${need[*]}; run as root or install them" >&2
+        exit 1
+    fi
+    echo "bench.sh: installing ${need[*]}" >&2
+    timeout 300 apt-get update -qq
+    # Debian starts uWSGI's service on install; the benchmark runs its own.
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+        chmod +x /usr/sbin/policy-rc.d
+        trap 'rm -f /usr/sbin/policy-rc.d; cleanup' EXIT
+    fi
+    DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# --- nginx and the module
+if [ ! -x build/sbin/nginx ] || [ ! -f build/modules/ngx_http_wsgi_module.so ]; then
+    scripts/deps.sh --build
+    scripts/build.sh
+fi
+
+# --- Granian and gunicorn, for reference, in a venv of Debian's Python
+case " $* " in
+    *" --no-reference "*) ;;
+    *)
+        if [ ! -x "$out/venv/bin/granian" ] || [ ! -x "$out/venv/bin/gunicorn" ]; then
+            mkdir -p "$out"
+            echo "bench.sh: making $out/venv with Granian and gunicorn" >&2
+            { /usr/bin/python3 -m venv "$out/venv" \
+                && timeout 300 "$out/venv/bin/pip" install -q --disable-pip-version-check granian gunicorn; } \
+                || echo "bench.sh: no Granian/gunicorn venv; their rows are skipped" >&2
+        fi
+        ;;
+esac
+
+/usr/bin/python3 scripts/bench/bench.py "$@"

@@ -1,0 +1,916 @@
+#!/usr/bin/python3
+"""The benchmark runner behind scripts/bench.sh (see its header for usage).
+
+Every run starts its own servers (nginx with one worker, and uWSGI, Granian
+or gunicorn with one application process), checks one response, warms up,
+loads them with wrk for a fixed duration, reads the servers' CPU time and
+RSS from /proc, and stops them by PID. Runs are interleaved: round 1 runs
+every (scenario, server) once, then round 2, ... The summary takes medians
+over the rounds.
+
+Outputs, under build/bench/: runs.csv (every run), results.csv (medians),
+results.md (the table and the targets, as printed) and bench.png (a chart,
+when gnuplot is installed).
+"""
+import argparse
+import csv
+import os
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+APPS = os.path.join(HERE, "apps")
+OUT = os.path.join(ROOT, "build", "bench")
+RUN = os.path.join(OUT, "run")          # configs, logs, sockets, pid files
+PIDS = os.path.join(RUN, "pids")        # one file per server process we started
+WWW = os.path.join(OUT, "www")
+FILE = os.path.join(WWW, "1m.bin")
+VENV = os.path.join(OUT, "venv")
+BUILT_NGINX = os.path.join(ROOT, "build", "sbin", "nginx")
+BUILT_MODULE = os.path.join(ROOT, "build", "modules", "ngx_http_wsgi_module.so")
+# The run uses copies, so that a rebuild during the run changes nothing.
+NGINX = os.path.join(RUN, "bin", "nginx")
+MODULE = os.path.join(RUN, "bin", "ngx_http_wsgi_module.so")
+SOCK = os.path.join(RUN, "uwsgi.sock")
+
+PORT_NGINX, PORT_UWSGI, PORT_GRANIAN, PORT_GUNICORN = 18100, 18101, 18102, 18103
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+MIB = 1 << 20
+WSGI_THREADS_DEFAULT = 8   # the module's default, used where a scenario does not set it
+
+# Servers. kind: how it is started; transport: for uwsgi_pass/uwsgi_upstream.
+SERVERS = {
+    "return200":     dict(kind="return", label="nginx return 200"),
+    "static":        dict(kind="static", label="nginx static file"),
+    "wsgi":          dict(kind="wsgi", label="wsgi_app"),
+    "wsgi-t1":       dict(kind="wsgi", threads=1, label="wsgi_app, wsgi_threads 1"),
+    "wsgi-t16":      dict(kind="wsgi", threads=16, label="wsgi_app, wsgi_threads 16"),
+    "wsgi-t64":      dict(kind="wsgi", threads=64, label="wsgi_app, wsgi_threads 64"),
+    "upstream-unix": dict(kind="upstream", transport="unix", label="uwsgi_upstream unix → uWSGI"),
+    "upstream-tcp":  dict(kind="upstream", transport="tcp", label="uwsgi_upstream tcp → uWSGI"),
+    "pass-unix":     dict(kind="pass", transport="unix", label="uwsgi_pass unix → uWSGI"),
+    "pass-tcp":      dict(kind="pass", transport="tcp", label="uwsgi_pass tcp → uWSGI"),
+    "pass-unix-t64": dict(kind="pass", transport="unix", uwsgi_threads=64,
+                          label="uwsgi_pass unix → uWSGI --threads 64"),
+    "granian":       dict(kind="granian", label="Granian, direct (reference)"),
+    "gunicorn":      dict(kind="gunicorn", label="gunicorn gthread 8, direct (reference)"),
+}
+
+# Scenarios. ceiling: the server whose req/s is the scenario's ceiling
+# (for sleep: the ideal threads / 10 ms). body: expected response body size.
+SCENARIOS = {
+    "hello": dict(path="/hello", body=13, ceiling="return200",
+                  servers=["return200", "wsgi", "upstream-unix", "upstream-tcp",
+                           "pass-unix", "pass-tcp", "granian", "gunicorn"]),
+    "stream": dict(path="/stream", body=MIB, ceiling="static",
+                   servers=["static", "wsgi", "upstream-unix", "upstream-tcp", "pass-unix", "pass-tcp"]),
+    "file": dict(path="/file", body=MIB, ceiling="static",
+                 servers=["static", "wsgi", "upstream-unix", "pass-unix"]),
+    "sleep": dict(path="/sleep", body=13, ceiling=None, connections=256,
+                  servers=["wsgi-t1", "wsgi-t16", "wsgi-t64", "pass-unix-t64"]),
+    "post": dict(path="/post", body=None, ceiling="return200", post=MIB,
+                 servers=["return200", "wsgi", "upstream-unix", "upstream-tcp", "pass-unix", "pass-tcp"]),
+}
+SCENARIO_TITLES = {
+    "hello": "hello world, 13 bytes",
+    "stream": "1 MiB from a generator, 64 KiB chunks",
+    "file": "1 MiB file, wsgi.file_wrapper",
+    "sleep": "time.sleep(0.01), 256 connections",
+    "post": "1 MiB POST, body read by the app",
+}
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+class Stop(Exception):
+    pass
+
+
+def on_signal(signum, frame):
+    raise Stop(f"signal {signum}")
+
+
+# ---------------------------------------------------------------- /proc
+
+def proc_stat(pid):
+    """(ppid, utime+stime ticks, starttime) of a process, or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            data = f.read()
+    except OSError:
+        return None
+    fields = data[data.rindex(")") + 2:].split()
+    # fields[0] is field 3 (state): ppid is field 4, utime 14, stime 15, starttime 22
+    return int(fields[1]), int(fields[11]) + int(fields[12]), int(fields[19])
+
+
+def children(pid):
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            st = proc_stat(int(d))
+            if st and st[0] == pid:
+                out.append(int(d))
+    return out
+
+
+def descendants(pid):
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        for c in children(p):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def cpu_ticks(pids):
+    total = 0
+    for p in pids:
+        st = proc_stat(p)
+        if st is None:
+            raise RuntimeError(f"process {p} went away during the run")
+        total += st[1]
+    return total
+
+
+def machine_busy():
+    """Non-idle CPU time of the whole machine, in ticks (/proc/stat)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal (guest is inside user)
+    return sum(v[:8]) - v[3] - v[4]
+
+
+def children_cpu():
+    """CPU seconds of the waited-for children (wrk, once it has exited)."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def rss_kib(pids):
+    total = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+# ---------------------------------------------------------------- servers
+
+class Server:
+    """A process we start in its own session and stop by its PID."""
+
+    def __init__(self, name, argv, cwd=None, env=None, stop_signal=signal.SIGTERM):
+        self.name = name
+        self.stop_signal = stop_signal
+        self.logpath = os.path.join(RUN, f"{name}.log")
+        logf = open(self.logpath, "ab")
+        self.proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                                     stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
+        logf.close()
+        self.pid = self.proc.pid
+        st = proc_stat(self.pid)
+        self.pidfile = os.path.join(PIDS, str(self.pid))
+        with open(self.pidfile, "w") as f:
+            # bench.sh's trap checks the start time before it kills a leftover
+            f.write(f"{st[2] if st else 0} {name}\n")
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def log_tail(self, n=15):
+        try:
+            with open(self.logpath, errors="replace") as f:
+                return "".join(f.readlines()[-n:])
+        except OSError:
+            return ""
+
+    def stop(self):
+        if self.proc.poll() is None:
+            try:
+                os.kill(self.pid, self.stop_signal)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                log(f"  {self.name} (pid {self.pid}) did not stop in 10 s: SIGKILL to its process group")
+        # whatever the server forked stays in the group we made for it
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            os.unlink(self.pidfile)
+        except OSError:
+            pass
+
+
+def render(template, values):
+    with open(os.path.join(HERE, template)) as f:
+        text = f.read()
+    for k, v in values.items():
+        text = text.replace(f"@{k}@", v)
+    left = re.findall(r"@[A-Z_]+@", text)
+    if left:
+        raise RuntimeError(f"{template}: unfilled {left}")
+    return text
+
+
+def uwsgi_address(transport):
+    return SOCK if transport == "unix" else f"127.0.0.1:{PORT_UWSGI}"
+
+
+def nginx_conf(server_key, prefix, args):
+    s = SERVERS[server_key]
+    kind = s["kind"]
+    load, http, loc = "", "", ""
+    if kind == "return":
+        loc = ('        location / {\n            default_type text/plain;\n'
+               '            return 200 "Hello, world!";\n        }')
+    elif kind == "static":
+        loc = "        location / {\n        }"
+    elif kind == "wsgi":
+        load = f"load_module {MODULE};\nenv BENCH_FILE={FILE};"
+        http = (f"    wsgi_python_path {APPS};\n"
+                f"    wsgi_threads {s.get('threads', WSGI_THREADS_DEFAULT)};\n"
+                f"    wsgi_queue {args.wsgi_queue};\n")
+        loc = "        location / {\n            wsgi_app bench_app:application;\n        }"
+    elif kind == "pass":
+        addr = uwsgi_address(s["transport"])
+        addr = f"unix:{addr}" if s["transport"] == "unix" else addr
+        loc = (f"        location / {{\n            include {HERE}/uwsgi_params;\n"
+               f"            uwsgi_pass {addr};\n        }}")
+    elif kind == "upstream":
+        load = f"load_module {MODULE};"
+        addr = uwsgi_address(s["transport"])
+        addr = f"unix:{addr}" if s["transport"] == "unix" else addr
+        loc = f"        location / {{\n            uwsgi_upstream {addr};\n        }}"
+    else:
+        raise ValueError(kind)
+    return render("nginx.conf.in", dict(LOAD_MODULE=load, PREFIX=prefix, PORT=str(PORT_NGINX),
+                                        WWW=WWW, HTTP=http, LOCATIONS=loc))
+
+
+def prepare_prefix(name):
+    prefix = os.path.join(RUN, name)
+    for d in ("conf", "logs", "tmp"):
+        os.makedirs(os.path.join(prefix, d), exist_ok=True)
+    return prefix
+
+
+def start_nginx(server_key, args):
+    prefix = prepare_prefix("nginx")
+    conf = os.path.join(prefix, "conf", "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(nginx_conf(server_key, prefix, args))
+    return Server("nginx", [NGINX, "-p", prefix, "-c", conf, "-g", "daemon off;"])
+
+
+def start_uwsgi(transport, threads):
+    argv = ["uwsgi", "--master", "--processes", "1", "--plugin", "python3",
+            "--disable-logging", "--die-on-term", "--need-app", "--vacuum",
+            "--socket", uwsgi_address(transport), "--listen", "1024",
+            "--chdir", APPS, "--pythonpath", APPS, "--module", "bench_app:application",
+            "--env", f"BENCH_FILE={FILE}"]
+    if threads:
+        argv += ["--threads", str(threads)]
+    return Server("uwsgi", argv, cwd=APPS)
+
+
+def venv_bin(name):
+    return os.path.join(VENV, "bin", name)
+
+
+def start_granian():
+    return Server("granian", [venv_bin("granian"), "--interface", "wsgi", "--host", "127.0.0.1",
+                              "--port", str(PORT_GRANIAN), "--workers", "1", "--no-ws",
+                              "--log-level", "warning", "bench_app:application"],
+                  cwd=APPS, env=dict(os.environ, BENCH_FILE=FILE), stop_signal=signal.SIGINT)
+
+
+def start_gunicorn():
+    return Server("gunicorn", [venv_bin("gunicorn"), "-w", "1", "-k", "gthread", "--threads", "8",
+                               "-b", f"127.0.0.1:{PORT_GUNICORN}", "--log-level", "warning",
+                               "bench_app:application"],
+                  cwd=APPS, env=dict(os.environ, BENCH_FILE=FILE), stop_signal=signal.SIGINT)
+
+
+def wait_port(port, server, timeout=15):
+    end = time.time() + timeout
+    while time.time() < end:
+        if not server.alive():
+            raise RuntimeError(f"{server.name} exited:\n{server.log_tail()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{server.name} not listening on {port} after {timeout} s:\n{server.log_tail()}")
+
+
+def wait_unix(path, server, timeout=15):
+    end = time.time() + timeout
+    while time.time() < end:
+        if not server.alive():
+            raise RuntimeError(f"{server.name} exited:\n{server.log_tail()}")
+        try:
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(path)
+            s.close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{server.name} not listening on {path} after {timeout} s:\n{server.log_tail()}")
+
+
+def http_get(port, path, timeout=10, data=None):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+class Setup:
+    """The servers of one run: started, checked, measured, stopped."""
+
+    def __init__(self, server_key, scenario, args):
+        self.servers = []     # in stop order
+        self.nginx = None
+        self.server_key = server_key
+        s = SERVERS[server_key]
+        kind = s["kind"]
+        self.port = PORT_NGINX
+        self.path = "/1m.bin" if kind == "static" else SCENARIOS[scenario]["path"]
+        try:
+            if kind in ("pass", "upstream"):
+                u = start_uwsgi(s["transport"], s.get("uwsgi_threads"))
+                self.servers.append(u)
+                if s["transport"] == "unix":
+                    wait_unix(SOCK, u)
+                else:
+                    wait_port(PORT_UWSGI, u)
+            if kind in ("return", "static", "wsgi", "pass", "upstream"):
+                self.nginx = start_nginx(server_key, args)
+                self.servers.insert(0, self.nginx)
+                wait_port(PORT_NGINX, self.nginx)
+            elif kind == "granian":
+                g = start_granian()
+                self.servers.append(g)
+                self.port = PORT_GRANIAN
+                wait_port(PORT_GRANIAN, g)
+            elif kind == "gunicorn":
+                g = start_gunicorn()
+                self.servers.append(g)
+                self.port = PORT_GUNICORN
+                wait_port(PORT_GUNICORN, g)
+        except BaseException:
+            self.stop()
+            raise
+
+    def pids(self):
+        """nginx: its workers (not the idle master); others: every process."""
+        pids = []
+        for srv in self.servers:
+            if srv is self.nginx:
+                pids += children(srv.pid)
+            else:
+                pids += [srv.pid] + descendants(srv.pid)
+        return pids
+
+    def stop(self):
+        for srv in self.servers:
+            srv.stop()
+        self.servers = []
+
+
+# ---------------------------------------------------------------- wrk
+
+BENCH_RE = re.compile(r"^BENCH (.*)$", re.M)
+
+
+def wrk(url, connections, threads, duration, post_bytes):
+    argv = ["wrk", "-t", str(min(threads, connections)), "-c", str(connections),
+            "-d", f"{duration}s", "--timeout", "10s", "-s", os.path.join(HERE, "wrk.lua"), url]
+    env = dict(os.environ, BENCH_POST_BYTES=str(post_bytes or 0))
+    p = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         stdin=subprocess.DEVNULL, start_new_session=True, text=True)
+    try:
+        out, _ = p.communicate(timeout=duration + 30)
+    except BaseException:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+        raise
+    m = BENCH_RE.search(out)
+    if p.returncode != 0 or not m:
+        raise RuntimeError(f"wrk failed ({p.returncode}):\n{out}")
+    return {k: int(v) for k, v in (kv.split("=") for kv in m.group(1).split())}
+
+
+# ---------------------------------------------------------------- one run
+
+def check_response(setup, scenario):
+    """One request before the load: the status, the body size, and (file) whether
+    the server has wsgi.file_wrapper. Returns a note, or raises."""
+    sc = SCENARIOS[scenario]
+    data = b"x" * sc["post"] if sc.get("post") else None
+    status, headers, body = http_get(setup.port, setup.path, data=data)
+    if status != 200:
+        raise RuntimeError(f"{setup.path}: status {status}: {body[:200]!r}")
+    want = sc["body"]
+    if data is not None:
+        want = None
+        if SERVERS[setup.server_key]["kind"] != "return" and body != str(len(data)).encode():
+            raise RuntimeError(f"POST {setup.path}: the app saw {body[:50]!r}, not {len(data)} bytes")
+    if want is not None and len(body) != want:
+        raise RuntimeError(f"GET {setup.path}: {len(body)} bytes, expected {want}")
+    fw = {k.lower(): v for k, v in headers.items()}.get("x-bench-file-wrapper")
+    return {"file_wrapper": fw} if fw else {}
+
+
+def run_one(server_key, scenario, args):
+    sc = SCENARIOS[scenario]
+    conns = sc.get("connections", args.connections)
+    if scenario == "sleep" and args.sleep_connections:
+        conns = args.sleep_connections
+    setup = Setup(server_key, scenario, args)
+    try:
+        info = check_response(setup, scenario)
+        url = f"http://127.0.0.1:{setup.port}{setup.path}"
+        # No warm-up for sleep: the requests a warm-up leaves queued (256 x 10 ms
+        # with one thread) would still hold the threads when the measure starts.
+        if args.warmup > 0 and scenario != "sleep":
+            wrk(url, conns, args.wrk_threads, args.warmup, sc.get("post"))
+        pids = setup.pids()
+        t0, m0, w0 = cpu_ticks(pids), machine_busy(), children_cpu()
+        r = wrk(url, conns, args.wrk_threads, args.duration, sc.get("post"))
+        t1, m1, w1 = cpu_ticks(pids), machine_busy(), children_cpu()
+        rss = rss_kib(pids)
+        for srv in setup.servers:
+            if not srv.alive():
+                raise RuntimeError(f"{srv.name} died during the run:\n{srv.log_tail()}")
+    finally:
+        setup.stop()
+    reqs = r["requests"]
+    secs = r["duration_us"] / 1e6
+    cpu_us = (t1 - t0) * 1e6 / CLK_TCK
+    # what the rest of the machine (other work than the servers and wrk) used, in cores
+    other = ((m1 - m0) - (t1 - t0)) / CLK_TCK - (w1 - w0)
+    return dict(scenario=scenario, server=server_key, connections=conns,
+                requests=reqs, rps=reqs / secs if secs else 0.0,
+                p50_ms=r["p50_us"] / 1000, p99_ms=r["p99_us"] / 1000,
+                errors=r["connect"] + r["read"] + r["write"] + r["timeout"],
+                non2xx=r["status"], bytes_per_req=r["bytes"] / reqs if reqs else 0,
+                rss_mib=rss / 1024, cpu_us_per_req=cpu_us / reqs if reqs else 0.0,
+                processes=len(pids), other_cores=max(0.0, other / secs) if secs else 0.0,
+                wrk_cores=(w1 - w0) / secs if secs else 0.0, **info)
+
+
+# ---------------------------------------------------------------- setup checks
+
+def nginx_t(conf_text, name):
+    prefix = prepare_prefix(name)
+    conf = os.path.join(prefix, "conf", "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(conf_text)
+    p = subprocess.run([NGINX, "-p", prefix, "-c", conf, "-t"], capture_output=True, text=True, timeout=60)
+    return p.returncode == 0, (p.stderr + p.stdout).strip()
+
+
+def upstream_support(args):
+    ok, msg = nginx_t(nginx_conf("upstream-unix", os.path.join(RUN, "probe"), args), "probe")
+    if ok:
+        return None
+    first = next((line for line in msg.splitlines() if "emerg" in line), msg.splitlines()[0] if msg else "")
+    return re.sub(r"^nginx: ", "", first)
+
+
+def make_file():
+    os.makedirs(WWW, exist_ok=True)
+    if not (os.path.exists(FILE) and os.path.getsize(FILE) == MIB):
+        with open(FILE, "wb") as f:
+            f.write(os.urandom(MIB))
+
+
+def port_free(port):
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+# ---------------------------------------------------------------- summary
+
+def median(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def fmt(x, spec):
+    return "—" if x is None else format(x, spec)
+
+
+def summarize(runs, plan, skipped):
+    """Medians per (scenario, server), with the ratios."""
+    rows = []
+    for scenario, servers in plan:
+        by = {}
+        for sk in servers:
+            rs = [r for r in runs if r["scenario"] == scenario and r["server"] == sk]
+            if sk in skipped:
+                by[sk] = dict(scenario=scenario, server=sk, note=skipped[sk], n=0)
+                continue
+            if not rs:
+                by[sk] = dict(scenario=scenario, server=sk, note="no successful run", n=0)
+                continue
+            ok = [r for r in rs if "failed" not in r]
+            fails = [r["failed"] for r in rs if "failed" in r]
+            row = dict(scenario=scenario, server=sk, n=len(ok),
+                       rps=median([r["rps"] for r in ok]),
+                       rps_min=min([r["rps"] for r in ok], default=None),
+                       rps_max=max([r["rps"] for r in ok], default=None),
+                       p50_ms=median([r["p50_ms"] for r in ok]),
+                       p99_ms=median([r["p99_ms"] for r in ok]),
+                       errors=sum(r["errors"] for r in ok),
+                       non2xx=sum(r["non2xx"] for r in ok),
+                       rss_mib=median([r["rss_mib"] for r in ok]),
+                       cpu_us_per_req=median([r["cpu_us_per_req"] for r in ok]),
+                       requests=sum(r["requests"] for r in ok),
+                       note="")
+            if fails:
+                row["note"] = f"{len(fails)} run(s) failed: {fails[0]}"
+            fw = {r.get("file_wrapper") for r in ok if r.get("file_wrapper")}
+            if scenario == "file" and SERVERS[sk]["kind"] not in ("static",) and fw == {"no"}:
+                row["note"] = (row["note"] + "; " if row["note"] else "") + \
+                    "no wsgi.file_wrapper: the app read the file in 64 KiB blocks"
+            if scenario == "file" and fw == {"yes"}:
+                row["file_wrapper"] = "yes"
+            by[sk] = row
+        sc = SCENARIOS[scenario]
+        for sk in servers:
+            row = by[sk]
+            if row.get("rps") is None:
+                row["x_ceiling"] = row["x_pass"] = None
+            else:
+                if sc["ceiling"]:
+                    c = by.get(sc["ceiling"], {}).get("rps")
+                else:
+                    n = SERVERS[sk].get("threads") or SERVERS[sk].get("uwsgi_threads") or 1
+                    c = n * 100.0   # ideal: n threads, 10 ms each
+                row["x_ceiling"] = row["rps"] / c if c else None
+                ref = "pass-tcp" if SERVERS[sk].get("transport") == "tcp" else "pass-unix"
+                if ref not in by:
+                    ref = next((k for k in servers if SERVERS[k]["kind"] == "pass"), None)
+                p = by.get(ref, {}).get("rps") if ref else None
+                row["x_pass"] = row["rps"] / p if p else None
+            rows.append(row)
+    return rows
+
+
+def table_lines(rows):
+    head = ["scenario", "server", "req/s", "× ceiling", "× uwsgi_pass", "p50 ms", "p99 ms",
+            "errors", "non-2xx", "RSS MiB", "CPU µs/req"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 2 + ["---:"] * (len(head) - 2)) + "|"]
+    notes = []
+    last = None
+    for r in rows:
+        scen = r["scenario"] if r["scenario"] != last else ""
+        last = r["scenario"]
+        label = SERVERS[r["server"]]["label"]
+        if r.get("rps") is None:
+            notes.append(f"{r['scenario']} / {label}: {r['note']}")
+            lines.append(f"| {scen} | {label} | skipped¹ | | | | | | | | |")
+            continue
+        if r.get("note"):
+            notes.append(f"{r['scenario']} / {label}: {r['note']}")
+            label += " ¹"
+        lines.append("| " + " | ".join([
+            scen, label, fmt(r["rps"], ",.0f"), fmt(r["x_ceiling"], ".2f"), fmt(r["x_pass"], ".2f"),
+            fmt(r["p50_ms"], ".2f"), fmt(r["p99_ms"], ".2f"), str(r["errors"]), str(r["non2xx"]),
+            fmt(r["rss_mib"], ".1f"), fmt(r["cpu_us_per_req"], ".1f")]) + " |")
+    return lines, notes
+
+
+def targets(rows):
+    """(verdict, target, measured) lines."""
+    get = {(r["scenario"], r["server"]): r for r in rows}
+
+    def val(s, k, f="rps"):
+        r = get.get((s, k))
+        return r.get(f) if r else None
+
+    out = []
+
+    def ratio(name, a, b, want, ge=True, unit="×"):
+        if a is None or b is None or not b:
+            out.append(("SKIP", name, "not run"))
+            return
+        x = a / b
+        ok = x >= want if ge else x <= want
+        off = (1 - x / want) * 100 if ge else (x / want - 1) * 100
+        miss = "" if ok else f", {'short' if ge else 'over'} by {off:.{0 if off >= 1 else 1}f}%"
+        out.append(("PASS" if ok else "MISS", name, f"{x:.2f}{unit}{miss}"))
+
+    ratio("hello: wsgi_app ≥ 2× uwsgi_pass (unix)", val("hello", "wsgi"), val("hello", "pass-unix"), 2)
+    ratio("hello: wsgi_app ≥ 0.5× nginx return 200", val("hello", "wsgi"), val("hello", "return200"), 0.5)
+    cpu = val("hello", "wsgi", "cpu_us_per_req")
+    if cpu is None:
+        out.append(("SKIP", "hello: wsgi_app ≤ 16 µs server CPU/request", "not run"))
+    else:
+        out.append(("PASS" if cpu <= 16 else "MISS", "hello: wsgi_app ≤ 16 µs server CPU/request",
+                    f"{cpu:.1f} µs" + ("" if cpu <= 16 else f", over by {(cpu / 16 - 1) * 100:.0f}%")))
+    ratio("stream 1 MiB: wsgi_app ≥ 3× uwsgi_pass (unix)", val("stream", "wsgi"), val("stream", "pass-unix"), 3)
+    ratio("file 1 MiB: wsgi_app ≥ 0.8× nginx static", val("file", "wsgi"), val("file", "static"), 0.8)
+    for n in (1, 16, 64):
+        ratio(f"sleep 10 ms: wsgi_threads {n} ≥ 0.9 × {n}/10 ms = {90 * n:,} req/s",
+              val("sleep", f"wsgi-t{n}"), n * 100.0, 0.9, unit="× ideal")
+    ratio("post 1 MiB: wsgi_app ≥ 2× uwsgi_pass (unix)", val("post", "wsgi"), val("post", "pass-unix"), 2)
+    for s in SCENARIOS:
+        for t in ("unix", "tcp"):
+            up, ps = get.get((s, f"upstream-{t}")), get.get((s, f"pass-{t}"))
+            if not ps or (up is None):
+                continue
+            name = f"{s}: uwsgi_upstream ≥ 0.97× uwsgi_pass ({t}) req/s, p99 ≤ 1.05×"
+            if up.get("rps") is None or ps.get("rps") is None:
+                out.append(("SKIP", name, "not measured (see ¹)"))
+                continue
+            x = up["rps"] / ps["rps"]
+            y = up["p99_ms"] / ps["p99_ms"] if ps["p99_ms"] else float("inf")
+            ok = x >= 0.97 and y <= 1.05
+            out.append(("PASS" if ok else "MISS", name, f"{x:.2f}× req/s, {y:.2f}× p99"))
+    ratio("memory: wsgi_app worker ≤ 0.6× RSS of nginx worker + uWSGI (hello)",
+          val("hello", "wsgi", "rss_mib"), val("hello", "pass-unix", "rss_mib"), 0.6, ge=False)
+    return out
+
+
+def describe():
+    """The code measured: commit (and whether the tree had changes), nginx, module hash."""
+    def run(*argv):
+        try:
+            return subprocess.run(argv, capture_output=True, text=True, timeout=30, cwd=ROOT).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+    commit = run("git", "rev-parse", "--short", "HEAD") or "unknown commit"
+    dirty = run("git", "status", "--porcelain", "--untracked-files=no", "--", "src", "Cargo.toml", "Cargo.lock")
+    nginx = run(NGINX, "-v") or subprocess.run([NGINX, "-v"], capture_output=True, text=True).stderr.strip()
+    sha = run("sha256sum", MODULE).split()[0][:12] if os.path.exists(MODULE) else "?"
+    uw = run("uwsgi", "--version")
+    return (f"ngx-wsgi {commit}{' + uncommitted changes in src/' if dirty else ''} (module sha256 {sha}), "
+            f"{nginx.replace('nginx version: ', '')}, uWSGI {uw or '?'}, wrk {wrk_version()}")
+
+
+def wrk_version():
+    p = subprocess.run(["wrk", "-v"], capture_output=True, text=True)
+    m = re.search(r"wrk (\S+)", p.stdout + p.stderr)
+    return m.group(1) if m else "?"
+
+
+def write_csv(path, rows, fields):
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in r.items()})
+
+
+def chart(rows, path):
+    """A PNG with gnuplot: one panel per scenario, median req/s per server
+    (bars; the rounds' min-max as error bars), and one of the server CPU
+    time per request of hello."""
+    if not shutil.which("gnuplot"):
+        return "gnuplot is not installed: no chart"
+    scen = []
+    for r in rows:
+        if r["scenario"] not in scen:
+            scen.append(r["scenario"])
+    data = os.path.join(RUN, "chart")
+    os.makedirs(data, exist_ok=True)
+    colors = {"wsgi": 0x2ca02c, "return": 0x8c8c8c, "static": 0x8c8c8c,
+              "pass": 0x1f77b4, "upstream": 0xff7f0e}
+
+    def label(r):
+        return SERVERS[r["server"]]["label"].replace("→", "->").replace(" (reference)", "")
+
+    panels = []
+    for s in scen:
+        f = os.path.join(data, f"{s}.dat")
+        with open(f, "w") as out:
+            for i, r in enumerate([r for r in rows if r["scenario"] == s]):
+                if r.get("rps") is None:
+                    out.write(f'{i} NaN NaN NaN "{label(r)} (skipped)" 0 "skipped"\n')
+                    continue
+                text = f'{r["rps"]:.0f}'
+                if s == "sleep" and r.get("x_ceiling") is not None:
+                    text += f' ({r["x_ceiling"]:.2f}x ideal)'
+                color = colors.get(SERVERS[r["server"]]["kind"], 0x9467bd)
+                out.write(f'{i} {r["rps"]:.1f} {r["rps_min"]:.1f} {r["rps_max"]:.1f} '
+                          f'"{label(r)}" {color} "{text}"\n')
+        title = f"{s}: {SCENARIO_TITLES[s]} - req/s" + (" (log scale)" if s == "sleep" else "")
+        panels.append((title, f, s == "sleep"))
+    hello = [r for r in rows if r["scenario"] == "hello" and r.get("cpu_us_per_req") is not None]
+    if hello:
+        f = os.path.join(data, "hello-cpu.dat")
+        with open(f, "w") as out:
+            for i, r in enumerate(hello):
+                color = colors.get(SERVERS[r["server"]]["kind"], 0x9467bd)
+                out.write(f'{i} {r["cpu_us_per_req"]:.2f} NaN NaN "{label(r)}" {color} '
+                          f'"{r["cpu_us_per_req"]:.1f}"\n')
+        panels.append(("hello: server CPU microseconds per request (lower is better)", f, False))
+    n = len(panels)
+    cols = 2 if n > 1 else 1
+    nrows = (n + cols - 1) // cols
+    gp = [f"set terminal pngcairo noenhanced size {cols * 900},{nrows * 430} font 'DejaVu Sans,10'",
+          f"set output '{path}'",
+          f"set multiplot layout {nrows},{cols} title 'ngx-wsgi benchmark: medians over the rounds "
+          "(error bars: min-max)' font ',13'",
+          "set style fill solid 0.8 border -1", "set boxwidth 0.6", "set grid ytics",
+          "set xtics rotate by -20 left nomirror font ',9'", "set ytics nomirror",
+          "set key off", "set format y '%.0f'", "set bmargin 6", "set rmargin 12", "set lmargin 8",
+          "set offsets 0.5, 0.5, 0, 0"]
+    for title, f, log in panels:
+        gp += [f"set title '{title}'",
+               "set logscale y; set yrange [10:*]" if log else "unset logscale y; set yrange [0:*]",
+               f"plot '{f}' using 1:2:6:xtic(5) with boxes lc rgb variable, "
+               f"'' using 1:2:3:4 with yerrorbars lc rgb 'black' pt -1, "
+               f"'' using 1:($4 == $4 ? $4 : $2):7 with labels offset 0,0.8 font ',8'"]
+    gp.append("unset multiplot")
+    script = os.path.join(data, "chart.gp")
+    with open(script, "w") as fh:
+        fh.write("\n".join(gp) + "\n")
+    p = subprocess.run(["gnuplot", script], capture_output=True, text=True, timeout=60)
+    if p.returncode != 0:
+        return f"gnuplot failed: {p.stderr.strip()[:500]}"
+    return None
+
+
+# ---------------------------------------------------------------- main
+
+def main():
+    ap = argparse.ArgumentParser(prog="scripts/bench.sh", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--duration", type=int, default=5, help="seconds of load per run (default 5)")
+    ap.add_argument("--warmup", type=int, default=1, help="seconds of unmeasured load first (default 1)")
+    ap.add_argument("--connections", type=int, default=64, help="wrk connections (default 64; sleep: 256)")
+    ap.add_argument("--sleep-connections", type=int, default=0, help="wrk connections of sleep (default 256)")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
+    ap.add_argument("--scenarios", default=",".join(SCENARIOS),
+                    help=f"comma-separated, from {','.join(SCENARIOS)} (default all)")
+    ap.add_argument("--servers", default="",
+                    help=f"only these servers, comma-separated, from {','.join(SERVERS)}")
+    ap.add_argument("--no-reference", action="store_true", help="leave out Granian and gunicorn")
+    ap.add_argument("--wrk-threads", type=int, default=2, help="wrk threads (default 2)")
+    ap.add_argument("--wsgi-queue", type=int, default=1024, help="wsgi_queue (default 1024)")
+    args = ap.parse_args()
+
+    scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    for s in scenarios:
+        if s not in SCENARIOS:
+            ap.error(f"unknown scenario {s!r} (known: {', '.join(SCENARIOS)})")
+    only = {s.strip() for s in args.servers.split(",") if s.strip()}
+    for s in only:
+        if s not in SERVERS:
+            ap.error(f"unknown server {s!r} (known: {', '.join(SERVERS)})")
+    if args.rounds < 1 or args.duration < 1:
+        ap.error("--rounds and --duration must be at least 1")
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+
+    os.makedirs(PIDS, exist_ok=True)
+    os.makedirs(os.path.dirname(NGINX), exist_ok=True)
+    for src, dst in ((BUILT_NGINX, NGINX), (BUILT_MODULE, MODULE)):
+        shutil.copy2(src, dst + ".new")
+        os.replace(dst + ".new", dst)
+    make_file()
+    busy = [p for p in (PORT_NGINX, PORT_UWSGI, PORT_GRANIAN, PORT_GUNICORN) if not port_free(p)]
+    if busy:
+        sys.exit(f"bench: ports {busy} are in use (a previous run still up?)")
+
+    skipped = {}
+    why = upstream_support(args)
+    if why:
+        for k, s in SERVERS.items():
+            if s["kind"] == "upstream":
+                skipped[k] = f"this build has no uwsgi_upstream (nginx -t: {why})"
+    have_ref = os.access(venv_bin("granian"), os.X_OK), os.access(venv_bin("gunicorn"), os.X_OK)
+    for k, ok in zip(("granian", "gunicorn"), have_ref):
+        if args.no_reference:
+            skipped[k] = "left out (--no-reference)"
+        elif not ok:
+            skipped[k] = f"skipped: {venv_bin(k)} is not installed"
+
+    plan = []
+    for s in scenarios:
+        servers = [k for k in SCENARIOS[s]["servers"] if not only or k in only]
+        if args.no_reference:
+            servers = [k for k in servers if SERVERS[k]["kind"] not in ("granian", "gunicorn")]
+        if servers:
+            plan.append((s, servers))
+    todo = [(s, k) for s, ks in plan for k in ks if k not in skipped]
+    per_run = args.duration + args.warmup + 1.5
+    log(f"bench: {len(todo)} runs x {args.rounds} rounds, about "
+        f"{len(todo) * args.rounds * per_run / 60:.0f} min; logs in {RUN}")
+
+    runs = []
+    try:
+        for rnd in range(1, args.rounds + 1):
+            for i, (s, k) in enumerate(todo, 1):
+                tag = f"[round {rnd}/{args.rounds}, {i}/{len(todo)}] {s} / {SERVERS[k]['label']}"
+                try:
+                    r = run_one(k, s, args)
+                except (Stop, KeyboardInterrupt):
+                    raise
+                except Exception as e:
+                    msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                    log(f"{tag}: FAILED: {e}")
+                    runs.append(dict(scenario=s, server=k, round=rnd, failed=msg))
+                    continue
+                r["round"] = rnd
+                runs.append(r)
+                log(f"{tag}: {r['rps']:,.0f} req/s, p99 {r['p99_ms']:.2f} ms, "
+                    f"{r['cpu_us_per_req']:.1f} µs/req, RSS {r['rss_mib']:.1f} MiB, "
+                    f"errors {r['errors']}, non-2xx {r['non2xx']}; wrk {r['wrk_cores']:.2f} cores, "
+                    f"other work {r['other_cores']:.2f} cores")
+    except (Stop, KeyboardInterrupt) as e:
+        log(f"bench: interrupted ({e}); servers stopped")
+        sys.exit(130)
+
+    rows = summarize(runs, plan, skipped)
+    lines, notes = table_lines(rows)
+    tg = targets(rows)
+    text = []
+    text.append(f"{describe()}; {time.strftime('%Y-%m-%d %H:%M %Z')}.")
+    others = [r["other_cores"] for r in runs if "other_cores" in r]
+    if others:
+        text.append(f"Other work on the machine during the runs (CPU not used by the servers or wrk): "
+                    f"median {statistics.median(others):.2f} cores, max {max(others):.2f}, "
+                    f"of {os.cpu_count()}.")
+    text.append(f"wrk: {args.duration} s per run after {args.warmup} s warm-up, {args.connections} connections "
+                f"(sleep: {args.sleep_connections or 256}), {args.wrk_threads} wrk thread(s), "
+                f"{args.rounds} interleaved round(s); medians over the rounds.")
+    text.append("")
+    text += lines
+    text.append("")
+    text.append("× ceiling: to nginx `return 200` (hello, post: nginx reads and discards the body), to nginx "
+                "serving the file statically (stream, file), to the ideal threads / 10 ms (sleep). "
+                "× uwsgi_pass: to stock uwsgi_pass over the same transport (unix for the others). "
+                "errors: connect, read, write errors and timeouts; non-2xx: responses ≥ 400 (wrk's count). "
+                "RSS: nginx worker(s) plus every application process, summed, after the run. "
+                "CPU µs/req: utime+stime of the same processes during the run, per request. "
+                f"wsgi_app runs wsgi_threads {WSGI_THREADS_DEFAULT} (the default) unless said, "
+                f"wsgi_queue {args.wsgi_queue}; uWSGI runs --master --processes 1 (one thread unless said).")
+    seen = set()
+    for n in notes:
+        if n.split(": ", 1)[1] not in seen:
+            text.append(f"¹ {n}")
+        seen.add(n.split(": ", 1)[1])
+    text.append("")
+    text.append("| target | measured | |")
+    text.append("|---|---|---|")
+    for verdict, name, measured in tg:
+        text.append(f"| {name} | {measured} | **{verdict}** |")
+    report = "\n".join(text)
+    print(report)
+
+    os.makedirs(OUT, exist_ok=True)
+    write_csv(os.path.join(OUT, "runs.csv"), [r for r in runs],
+              ["round", "scenario", "server", "connections", "requests", "rps", "p50_ms", "p99_ms",
+               "errors", "non2xx", "bytes_per_req", "rss_mib", "cpu_us_per_req", "processes",
+               "wrk_cores", "other_cores", "file_wrapper", "failed"])
+    write_csv(os.path.join(OUT, "results.csv"), rows,
+              ["scenario", "server", "n", "rps", "rps_min", "rps_max", "x_ceiling", "x_pass",
+               "p50_ms", "p99_ms", "errors", "non2xx", "rss_mib", "cpu_us_per_req", "requests", "note"])
+    with open(os.path.join(OUT, "results.md"), "w") as f:
+        f.write(report + "\n")
+    err = chart(rows, os.path.join(OUT, "bench.png"))
+    log(f"bench: wrote {OUT}/results.md, results.csv, runs.csv" + (f"; {err}" if err else ", bench.png"))
+
+
+if __name__ == "__main__":
+    main()
