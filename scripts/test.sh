@@ -26,6 +26,10 @@ fi
 site=$("$venv/bin/python3" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 echo 'VALUE = "from the test venv"' > "$site/venv_marker.py"
 
+# Flask, Django and httpbin from PyPI, pinned, for the real-application suites.
+scripts/frameworks-venv.sh
+export TEST_NGINX_FRAMEWORKS_VENV=$root/build/frameworks-venv
+
 # The external containers of the uwsgi_upstream suites: real uWSGI servers
 # and misbehaving fakes, stopped again whatever happens.
 trap 'scripts/test-upstreams.sh stop' EXIT

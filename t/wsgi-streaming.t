@@ -235,3 +235,17 @@ GET /pipeline?GET%20/fails_midway?length|GET%20/fails_midway?length
 RuntimeError: failed midway through the body
 --- no_error_log
 [alert]
+
+
+=== TEST 15: 204 and 304 carry no body, even if the app yields one; keep-alive goes on
+--- config
+    location /pipeline { wsgi_app streaming:pipeline; }
+    location /nobody { wsgi_app streaming:nobody; }
+    location /hello { wsgi_app streaming:hello; }
+--- request
+GET /pipeline?GET%20/nobody?204|GET%20/nobody?304|GET%20/hello
+--- response_body
+1: HTTP/1.1 204 No Content; body: none, 0 bytes; complete
+2: HTTP/1.1 304 Not Modified; body: none, 0 bytes; complete
+3: HTTP/1.1 200 OK; body: Content-Length 13, 13 bytes: b'hello, world\n'; complete
+bytes after the responses: 0

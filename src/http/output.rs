@@ -181,7 +181,11 @@ unsafe fn pool_str(r: *mut ngx_http_request_t, bytes: &[u8]) -> Option<ngx_str_t
 unsafe fn apply_head(r: *mut ngx_http_request_t, head: &ResponseHead) -> Option<()> {
     let out = &mut (*r).headers_out;
     out.status = head.code as ngx_uint_t;
-    out.status_line = pool_str(r, &head.status)?;
+    // For 204 and 304 nginx's own status line is used: nginx applies its
+    // no-body rules (header_only, no Content-Type or length) only then.
+    if !no_body_status(head.code) {
+        out.status_line = pool_str(r, &head.status)?;
+    }
     out.content_length_n = head.content_length.map_or(-1, |n| n as off_t);
     for (name, value) in &head.headers {
         if name.eq_ignore_ascii_case("content-type") {
@@ -210,6 +214,11 @@ unsafe fn apply_head(r: *mut ngx_http_request_t, head: &ResponseHead) -> Option<
         }
     }
     Some(())
+}
+
+/// Statuses whose responses never have a body (RFC 9110).
+fn no_body_status(code: u16) -> bool {
+    code < 200 || code == 204 || code == 304
 }
 
 /// A short plain-text response from the handler itself (500, 503).
@@ -308,6 +317,7 @@ pub unsafe fn pump(r: *mut ngx_http_request_t) {
                 if rc == NGX_ERROR as ngx_int_t
                     || rc > NGX_OK as ngx_int_t
                     || (*r).header_only() != 0
+                    || no_body_status(head.code)
                 {
                     ctx.discard = true;
                     if rc == NGX_ERROR as ngx_int_t {
