@@ -617,138 +617,117 @@ pub unsafe extern "C" fn merge_loc_conf(
     ngx::core::NGX_CONF_OK
 }
 
+/// One directive: its name, where it may appear and its arguments, its
+/// handler, and the configuration it writes to.
+macro_rules! command {
+    ($name:literal, $type:expr, $set:ident, $conf:ident) => {
+        ngx_command_t {
+            name: ngx::ngx_string!($name),
+            type_: ($type) as ngx_uint_t,
+            set: Some($set),
+            conf: $conf,
+            offset: 0,
+            post: std::ptr::null_mut(),
+        }
+    };
+}
+
+const LOC: u32 = NGX_HTTP_LOC_CONF;
+const MAIN: u32 = NGX_HTTP_MAIN_CONF;
+const ANY: u32 = NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF;
+
 /// The directive table.
 pub static mut COMMANDS: [ngx_command_t; 16] = [
-    ngx_command_t {
-        name: ngx::ngx_string!("wsgi_app"),
-        type_: (NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1) as ngx_uint_t,
-        set: Some(set_app),
-        conf: NGX_HTTP_LOC_CONF_OFFSET,
-        offset: 0,
-        post: std::ptr::null_mut(),
-    },
-    ngx_command_t {
-        name: ngx::ngx_string!("wsgi_python_path"),
-        type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1)
-            as ngx_uint_t,
-        set: Some(set_python_path),
-        conf: NGX_HTTP_LOC_CONF_OFFSET,
-        offset: 0,
-        post: std::ptr::null_mut(),
-    },
-    ngx_command_t {
-        name: ngx::ngx_string!("wsgi_python_home"),
-        type_: (NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1) as ngx_uint_t,
-        set: Some(set_python_home),
-        conf: NGX_HTTP_MAIN_CONF_OFFSET,
-        offset: 0,
-        post: std::ptr::null_mut(),
-    },
-    ngx_command_t {
-        name: ngx::ngx_string!("wsgi_threads"),
-        type_: (NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1) as ngx_uint_t,
-        set: Some(set_threads),
-        conf: NGX_HTTP_MAIN_CONF_OFFSET,
-        offset: 0,
-        post: std::ptr::null_mut(),
-    },
-    ngx_command_t {
-        name: ngx::ngx_string!("wsgi_queue"),
-        type_: (NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1) as ngx_uint_t,
-        set: Some(set_queue),
-        conf: NGX_HTTP_MAIN_CONF_OFFSET,
-        offset: 0,
-        post: std::ptr::null_mut(),
-    },
-    ngx_command_t {
-        name: ngx::ngx_string!("wsgi_param"),
-        type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE23)
-            as ngx_uint_t,
-        set: Some(set_param),
-        conf: NGX_HTTP_LOC_CONF_OFFSET,
-        offset: 0,
-        post: std::ptr::null_mut(),
-    },
-    ngx_command_t {
-        name: ngx::ngx_string!("uwsgi_upstream"),
-        type_: (NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1) as ngx_uint_t,
-        set: Some(set_uwsgi_upstream),
-        conf: NGX_HTTP_LOC_CONF_OFFSET,
-        offset: 0,
-        post: std::ptr::null_mut(),
-    },
-    ngx_command_t {
-        name: ngx::ngx_string!("uwsgi_upstream_connect_timeout"),
-        type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1)
-            as ngx_uint_t,
-        set: Some(set_uwsgi_timeout),
-        conf: NGX_HTTP_LOC_CONF_OFFSET,
-        offset: 0,
-        post: std::ptr::null_mut(),
-    },
-    ngx_command_t {
-        name: ngx::ngx_string!("uwsgi_upstream_send_timeout"),
-        type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1)
-            as ngx_uint_t,
-        set: Some(set_uwsgi_timeout),
-        conf: NGX_HTTP_LOC_CONF_OFFSET,
-        offset: 0,
-        post: std::ptr::null_mut(),
-    },
-    ngx_command_t {
-        name: ngx::ngx_string!("uwsgi_upstream_read_timeout"),
-        type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1)
-            as ngx_uint_t,
-        set: Some(set_uwsgi_timeout),
-        conf: NGX_HTTP_LOC_CONF_OFFSET,
-        offset: 0,
-        post: std::ptr::null_mut(),
-    },
-    ngx_command_t {
-        name: ngx::ngx_string!("uwsgi_upstream_modifier1"),
-        type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1)
-            as ngx_uint_t,
-        set: Some(set_uwsgi_modifier),
-        conf: NGX_HTTP_LOC_CONF_OFFSET,
-        offset: 0,
-        post: std::ptr::null_mut(),
-    },
-    ngx_command_t {
-        name: ngx::ngx_string!("uwsgi_upstream_modifier2"),
-        type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1)
-            as ngx_uint_t,
-        set: Some(set_uwsgi_modifier),
-        conf: NGX_HTTP_LOC_CONF_OFFSET,
-        offset: 0,
-        post: std::ptr::null_mut(),
-    },
-    ngx_command_t {
-        name: ngx::ngx_string!("uwsgi_upstream_buffering"),
-        type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1)
-            as ngx_uint_t,
-        set: Some(set_uwsgi_buffering),
-        conf: NGX_HTTP_LOC_CONF_OFFSET,
-        offset: 0,
-        post: std::ptr::null_mut(),
-    },
-    ngx_command_t {
-        name: ngx::ngx_string!("uwsgi_upstream_next_upstream"),
-        type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_1MORE)
-            as ngx_uint_t,
-        set: Some(set_uwsgi_next_upstream),
-        conf: NGX_HTTP_LOC_CONF_OFFSET,
-        offset: 0,
-        post: std::ptr::null_mut(),
-    },
-    ngx_command_t {
-        name: ngx::ngx_string!("uwsgi_upstream_next_upstream_tries"),
-        type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1)
-            as ngx_uint_t,
-        set: Some(set_uwsgi_next_upstream_tries),
-        conf: NGX_HTTP_LOC_CONF_OFFSET,
-        offset: 0,
-        post: std::ptr::null_mut(),
-    },
+    command!(
+        "wsgi_app",
+        LOC | NGX_CONF_TAKE1,
+        set_app,
+        NGX_HTTP_LOC_CONF_OFFSET
+    ),
+    command!(
+        "wsgi_python_path",
+        ANY | NGX_CONF_TAKE1,
+        set_python_path,
+        NGX_HTTP_LOC_CONF_OFFSET
+    ),
+    command!(
+        "wsgi_python_home",
+        MAIN | NGX_CONF_TAKE1,
+        set_python_home,
+        NGX_HTTP_MAIN_CONF_OFFSET
+    ),
+    command!(
+        "wsgi_threads",
+        MAIN | NGX_CONF_TAKE1,
+        set_threads,
+        NGX_HTTP_MAIN_CONF_OFFSET
+    ),
+    command!(
+        "wsgi_queue",
+        MAIN | NGX_CONF_TAKE1,
+        set_queue,
+        NGX_HTTP_MAIN_CONF_OFFSET
+    ),
+    command!(
+        "wsgi_param",
+        ANY | NGX_CONF_TAKE23,
+        set_param,
+        NGX_HTTP_LOC_CONF_OFFSET
+    ),
+    command!(
+        "uwsgi_upstream",
+        LOC | NGX_CONF_TAKE1,
+        set_uwsgi_upstream,
+        NGX_HTTP_LOC_CONF_OFFSET
+    ),
+    command!(
+        "uwsgi_upstream_connect_timeout",
+        ANY | NGX_CONF_TAKE1,
+        set_uwsgi_timeout,
+        NGX_HTTP_LOC_CONF_OFFSET
+    ),
+    command!(
+        "uwsgi_upstream_send_timeout",
+        ANY | NGX_CONF_TAKE1,
+        set_uwsgi_timeout,
+        NGX_HTTP_LOC_CONF_OFFSET
+    ),
+    command!(
+        "uwsgi_upstream_read_timeout",
+        ANY | NGX_CONF_TAKE1,
+        set_uwsgi_timeout,
+        NGX_HTTP_LOC_CONF_OFFSET
+    ),
+    command!(
+        "uwsgi_upstream_modifier1",
+        ANY | NGX_CONF_TAKE1,
+        set_uwsgi_modifier,
+        NGX_HTTP_LOC_CONF_OFFSET
+    ),
+    command!(
+        "uwsgi_upstream_modifier2",
+        ANY | NGX_CONF_TAKE1,
+        set_uwsgi_modifier,
+        NGX_HTTP_LOC_CONF_OFFSET
+    ),
+    command!(
+        "uwsgi_upstream_buffering",
+        ANY | NGX_CONF_TAKE1,
+        set_uwsgi_buffering,
+        NGX_HTTP_LOC_CONF_OFFSET
+    ),
+    command!(
+        "uwsgi_upstream_next_upstream",
+        ANY | NGX_CONF_1MORE,
+        set_uwsgi_next_upstream,
+        NGX_HTTP_LOC_CONF_OFFSET
+    ),
+    command!(
+        "uwsgi_upstream_next_upstream_tries",
+        ANY | NGX_CONF_TAKE1,
+        set_uwsgi_next_upstream_tries,
+        NGX_HTTP_LOC_CONF_OFFSET
+    ),
     ngx_command_t::empty(),
 ];
 

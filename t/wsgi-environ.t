@@ -85,7 +85,7 @@ GET /x
     location / { wsgi_app basic:environ_json; }
 --- request
 GET /x
---- response_body_like: "wsgi\.errors": "LogStream", "wsgi\.input": "Input", "wsgi\.input_terminated": "True", "wsgi\.multiprocess": "(True|False)", "wsgi\.multithread": "True", "wsgi\.run_once": "False", "wsgi\.url_scheme": "http", "wsgi\.version": "\(1, 0\)"
+--- response_body_like: "wsgi\.errors": "LogStream", "wsgi\.file_wrapper": "<class 'ngx_wsgi\.FileWrapper'>", "wsgi\.input": "Input", "wsgi\.input_terminated": "True", "wsgi\.multiprocess": "(True|False)", "wsgi\.multithread": "True", "wsgi\.run_once": "False", "wsgi\.url_scheme": "http", "wsgi\.version": "\(1, 0\)"
 
 
 === TEST 9: headers become HTTP_* keys
