@@ -6,6 +6,7 @@
 #
 #   scripts/bench.sh                      the full run: every scenario, 3 rounds of 5 s
 #   scripts/bench.sh --duration 2 --rounds 1 --scenarios hello,stream
+#   scripts/bench.sh --report             the table, CSV and chart again, from the last run
 #   scripts/bench.sh --help               every option
 #
 # Scenarios: hello (13 bytes), stream (1 MiB in 64 KiB chunks), file (1 MiB
@@ -27,7 +28,7 @@ out=$root/build/bench
 pids=$out/run/pids
 
 case " $* " in
-    *" -h "*|*" --help "*) exec /usr/bin/python3 scripts/bench/bench.py --help ;;
+    *" -h "*|*" --help "*|*" --report "*) exec /usr/bin/python3 scripts/bench/bench.py "$@" ;;
 esac
 
 # Stops what a run left behind: each pid file holds the process's start time,
