@@ -9,7 +9,7 @@ use crate::python::runtime::Job;
 use crate::uwsgi::upstream;
 use crate::wsgi::exchange::Exchange;
 use ngx::ffi::*;
-use ngx::http::{HttpModule, HttpModuleLocationConf, HttpModuleMainConf};
+use ngx::http::{HttpModuleLocationConf, HttpModuleMainConf};
 
 /// Bytes a request's Python thread may queue ahead of the client.
 const HIGH_WATER: usize = 256 * 1024;
@@ -133,8 +133,4 @@ unsafe fn dispatch(r: *mut ngx_http_request_t) -> ngx_int_t {
     (*r).read_event_handler = Some(ngx_http_test_reading);
     (*r).write_event_handler = Some(output::writer);
     NGX_DONE as ngx_int_t
-}
-
-pub fn module() -> &'static ngx_module_t {
-    Module::module()
 }

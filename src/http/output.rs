@@ -7,11 +7,12 @@
 //! and pumps again. The request is released (unblocked and finalized) only
 //! when the Python thread says it has finished, on every path.
 
-use super::handler::module;
 use super::worker;
+use crate::module::Module;
 use crate::wsgi::exchange::{Event, Exchange, ResponseHead};
 use crate::wsgi::file_wrapper::FileRange;
 use ngx::ffi::*;
+use ngx::http::HttpModule;
 use std::os::fd::AsRawFd;
 use std::ptr;
 use std::sync::Arc;
@@ -67,12 +68,12 @@ impl RequestCtx {
         }
         (*cln).handler = Some(cancel_on_cleanup);
         (*cln).data = ctx.cast();
-        *(*r).ctx.add(module().ctx_index) = ctx.cast();
+        *(*r).ctx.add(Module::module().ctx_index) = ctx.cast();
         Some(&mut *ctx)
     }
 
     unsafe fn get(r: *mut ngx_http_request_t) -> Option<&'static mut RequestCtx> {
-        (*(*r).ctx.add(module().ctx_index) as *mut RequestCtx).as_mut()
+        (*(*r).ctx.add(Module::module().ctx_index) as *mut RequestCtx).as_mut()
     }
 
     /// Forget chunks nginx has finished sending; keep their links for reuse.
@@ -393,11 +394,12 @@ unsafe fn release(r: *mut ngx_http_request_t, ctx: &mut RequestCtx) {
         w.request_done();
     }
     let c = (*r).connection;
-    let rc = if (*c).error() != 0 || ctx.aborted {
+    let rc = if (*c).error() != 0 {
         NGX_ERROR as ngx_int_t
     } else if !ctx.head_sent {
+        // The thread ended without a response (it panicked): nginx's 500.
         NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t
-    } else if !ctx.ended {
+    } else if ctx.aborted || !ctx.ended {
         NGX_ERROR as ngx_int_t
     } else {
         ctx.rc

@@ -5,7 +5,7 @@ use super::app::AppSpec;
 use super::interpreter::{self, Home};
 use crate::log::{Level, Log};
 use crate::pool::{Pool, Receiver};
-use crate::wsgi::call::{call_app, error_response, RequestLog};
+use crate::wsgi::call::{call_app, send_error, RequestLog};
 use crate::wsgi::cgi::{cgi_vars, RequestParts};
 use crate::wsgi::environ::EnvironTemplate;
 use crate::wsgi::exchange::{Event, Exchange};
@@ -115,14 +115,12 @@ impl Runtime {
                 let outcome =
                     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run(py, job)));
                 if outcome.is_err() {
+                    // The head may or may not be out: the event loop knows,
+                    // and answers 500 or cuts the connection.
                     self.log.log(
                         Level::Error,
                         "wsgi: internal error (panic) while running a request",
                     );
-                    let (head, body) =
-                        error_response(500, "Internal Server Error", "500 Internal Server Error\n");
-                    let _ = exchange.push(Event::Head(head));
-                    let _ = exchange.push(Event::Data(body));
                     let _ = exchange.push(Event::Abort);
                 }
                 exchange.finish();
@@ -136,14 +134,11 @@ impl Runtime {
             context: job.log_context,
         };
         let Some(app) = self.apps.get(job.app).and_then(Option::as_ref) else {
-            let (head, body) = error_response(
-                500,
-                "Internal Server Error",
+            // The handler checks this first; kept for a job queued anyway.
+            send_error(
+                &job.exchange,
                 "500 Internal Server Error: the application failed to load\n",
             );
-            let _ = job.exchange.push(Event::Head(head));
-            let _ = job.exchange.push(Event::Data(body));
-            let _ = job.exchange.push(Event::End);
             return;
         };
         let vars = cgi_vars(&job.parts);
@@ -156,11 +151,7 @@ impl Runtime {
                 Ok(e) => e,
                 Err(e) => {
                     log.exception(py, "cannot build the environ", &e);
-                    let (head, body) =
-                        error_response(500, "Internal Server Error", "500 Internal Server Error\n");
-                    let _ = job.exchange.push(Event::Head(head));
-                    let _ = job.exchange.push(Event::Data(body));
-                    let _ = job.exchange.push(Event::End);
+                    send_error(&job.exchange, "500 Internal Server Error\n");
                     return;
                 }
             };

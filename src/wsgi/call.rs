@@ -56,7 +56,7 @@ pub fn format_traceback(py: Python<'_>, err: &PyErr) -> String {
 }
 
 /// The short plain-text response for failures before the head went out.
-pub fn error_response(code: u16, reason: &str, body: &str) -> (ResponseHead, Vec<u8>) {
+fn error_response(code: u16, reason: &str, body: &str) -> (ResponseHead, Vec<u8>) {
     let head = ResponseHead {
         code,
         status: format!("{code} {reason}").into_bytes(),
@@ -246,10 +246,18 @@ fn fail_before_head(responder: &Mutex<Responder>, log: &RequestLog, msg: &str) {
 }
 
 fn send_500(responder: &Mutex<Responder>) {
-    let (head, body) = error_response(500, "Internal Server Error", "500 Internal Server Error\n");
-    let r = responder.lock().unwrap();
-    let _ = r
+    send_error(
+        &responder.lock().unwrap().exchange,
+        "500 Internal Server Error\n",
+    );
+}
+
+/// A whole 500 response with a short plain body, for failures before the
+/// app's head went out.
+pub fn send_error(exchange: &Arc<Exchange>, body: &str) {
+    let (head, body) = error_response(500, "Internal Server Error", body);
+    let _ = exchange
         .push(Event::Head(head))
-        .and_then(|_| r.push(Event::Data(body)))
-        .and_then(|_| r.push(Event::End));
+        .and_then(|_| exchange.push(Event::Data(body)))
+        .and_then(|_| exchange.push(Event::End));
 }

@@ -118,7 +118,7 @@ pub enum WriteError {
 /// the loop that iterates the application's result. All three run on the
 /// request's Python thread.
 pub struct Responder {
-    exchange: Arc<Exchange>,
+    pub(super) exchange: Arc<Exchange>,
     /// Set by start_response, sent with the first non-empty chunk.
     pending: Option<ResponseHead>,
     head_sent: bool,
