@@ -92,7 +92,6 @@ unsafe fn dispatch(r: *mut ngx_http_request_t) -> ngx_int_t {
 
     let body = request::body(r);
     let parts = request::parts(r, lcf, vars, body.len());
-    let log_context = request::log_context(r, &parts, rt.app_name(app));
     let exchange = Exchange::new(r as usize, HIGH_WATER, w.waker.clone());
 
     let Some(ctx) = RequestCtx::attach(r, exchange.clone()) else {
@@ -103,7 +102,7 @@ unsafe fn dispatch(r: *mut ngx_http_request_t) -> ngx_int_t {
         parts,
         body,
         exchange,
-        log_context,
+        request_line: request::bytes(&(*r).request_line).to_vec(),
     };
     if rt.submit(job).is_err() {
         ctx.exchange.retire();

@@ -149,13 +149,3 @@ pub unsafe fn parts(
         params,
     }
 }
-
-/// nginx-style context for log lines written from the Python thread.
-pub unsafe fn log_context(r: *mut ngx_http_request_t, parts: &RequestParts, app: &str) -> String {
-    format!(
-        "client: {}, server: {}, request: \"{}\", app: \"{app}\"",
-        String::from_utf8_lossy(&parts.remote_addr),
-        String::from_utf8_lossy(&parts.server_name),
-        String::from_utf8_lossy(bytes(&(*r).request_line)),
-    )
-}

@@ -31,7 +31,8 @@ pub struct Job {
     pub parts: RequestParts,
     pub body: Body,
     pub exchange: Arc<Exchange>,
-    pub log_context: String,
+    /// The request line, for the context of log messages.
+    pub request_line: Vec<u8>,
 }
 
 pub struct Runtime {
@@ -131,7 +132,10 @@ impl Runtime {
     fn run(&self, py: Python<'_>, job: Job) {
         let log = RequestLog {
             log: self.log.clone(),
-            context: job.log_context,
+            client: &job.parts.remote_addr,
+            server: &job.parts.server_name,
+            request_line: &job.request_line,
+            app: self.app_name(job.app),
         };
         let Some(app) = self.apps.get(job.app).and_then(Option::as_ref) else {
             // The handler checks this first; kept for a job queued anyway.

@@ -12,17 +12,29 @@ use pyo3::types::{PyDict, PyList, PyTuple};
 use std::sync::{Arc, Mutex};
 
 /// The log of one request: messages carry the request's context, as nginx's
-/// own messages do.
-pub struct RequestLog {
+/// own messages do (`client: ..., server: ..., request: "...", app: "..."`).
+/// The context is formatted only when something is logged.
+pub struct RequestLog<'a> {
     pub log: Arc<dyn Log>,
-    /// e.g. `client: 127.0.0.1, request: "GET / HTTP/1.1", app: "hello:app"`.
-    pub context: String,
+    pub client: &'a [u8],
+    pub server: &'a [u8],
+    pub request_line: &'a [u8],
+    pub app: &'a str,
 }
 
-impl RequestLog {
+impl RequestLog<'_> {
     pub fn log(&self, level: Level, msg: &str) {
-        self.log
-            .log(level, &format!("wsgi: {msg}, {}", self.context));
+        let text = String::from_utf8_lossy;
+        self.log.log(
+            level,
+            &format!(
+                "wsgi: {msg}, client: {}, server: {}, request: \"{}\", app: \"{}\"",
+                text(self.client),
+                text(self.server),
+                text(self.request_line),
+                self.app
+            ),
+        );
     }
 
     /// Log a Python exception with its traceback, one log entry per line so
