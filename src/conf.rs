@@ -218,38 +218,25 @@ unsafe fn number(
     }
 }
 
-/// `wsgi_threads N;`
-pub extern "C" fn set_threads(
+/// `wsgi_threads N;` and `wsgi_queue N;`
+pub extern "C" fn set_pool_size(
     cf: *mut ngx_conf_t,
-    _cmd: *mut ngx_command_t,
+    cmd: *mut ngx_command_t,
     conf: *mut c_void,
 ) -> *mut c_char {
     unsafe {
         let mcf = &mut *(conf as *mut MainConf);
-        if mcf.threads.is_some() {
+        let name = text(&(*cmd).name);
+        let (slot, min, max) = if name == "wsgi_threads" {
+            (&mut mcf.threads, 1, MAX_THREADS)
+        } else {
+            (&mut mcf.queue, 0, MAX_QUEUE)
+        };
+        if slot.is_some() {
             return c"is duplicate".as_ptr().cast_mut();
         }
-        match number(cf, "wsgi_threads", 1, MAX_THREADS) {
-            Ok(n) => mcf.threads = Some(n),
-            Err(()) => return ngx::core::NGX_CONF_ERROR,
-        }
-    }
-    ngx::core::NGX_CONF_OK
-}
-
-/// `wsgi_queue N;`
-pub extern "C" fn set_queue(
-    cf: *mut ngx_conf_t,
-    _cmd: *mut ngx_command_t,
-    conf: *mut c_void,
-) -> *mut c_char {
-    unsafe {
-        let mcf = &mut *(conf as *mut MainConf);
-        if mcf.queue.is_some() {
-            return c"is duplicate".as_ptr().cast_mut();
-        }
-        match number(cf, "wsgi_queue", 0, MAX_QUEUE) {
-            Ok(n) => mcf.queue = Some(n),
+        match number(cf, &name, min, max) {
+            Ok(n) => *slot = Some(n),
             Err(()) => return ngx::core::NGX_CONF_ERROR,
         }
     }
@@ -659,13 +646,13 @@ pub static mut COMMANDS: [ngx_command_t; 16] = [
     command!(
         "wsgi_threads",
         MAIN | NGX_CONF_TAKE1,
-        set_threads,
+        set_pool_size,
         NGX_HTTP_MAIN_CONF_OFFSET
     ),
     command!(
         "wsgi_queue",
         MAIN | NGX_CONF_TAKE1,
-        set_queue,
+        set_pool_size,
         NGX_HTTP_MAIN_CONF_OFFSET
     ),
     command!(

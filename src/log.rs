@@ -14,13 +14,6 @@ pub trait Log: Send + Sync {
     fn log(&self, level: Level, msg: &str);
 }
 
-/// Logs nothing; for code paths that have no log yet.
-pub struct NoLog;
-
-impl Log for NoLog {
-    fn log(&self, _level: Level, _msg: &str) {}
-}
-
 #[cfg(test)]
 pub mod testing {
     use super::*;

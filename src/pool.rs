@@ -67,11 +67,6 @@ impl<J> Pool<J> {
         Ok(())
     }
 
-    /// Jobs accepted but not yet picked up by a thread.
-    pub fn waiting(&self) -> usize {
-        self.shared.queue.lock().unwrap().jobs.len()
-    }
-
     /// Refuse new jobs and let idle threads return `None`.
     pub fn close(&self) {
         self.shared.queue.lock().unwrap().closed = true;
@@ -107,7 +102,6 @@ mod tests {
         assert!(pool.submit(1).is_ok());
         assert!(pool.submit(2).is_ok());
         assert_eq!(pool.submit(3), Err(3));
-        assert_eq!(pool.waiting(), 2);
     }
 
     #[test]

@@ -79,7 +79,7 @@ unsafe extern "C" fn keep_handler(ev: *mut ngx_event_t) {
 }
 
 /// The eventfd is readable: pump every request that has news.
-unsafe extern "C" fn wake_handler(ev: *mut ngx_event_t) {
+unsafe extern "C" fn wake_handler(_ev: *mut ngx_event_t) {
     super::guard((), || {
         let Some(w) = get() else { return };
         let mut buf = 0u64;
@@ -90,7 +90,6 @@ unsafe extern "C" fn wake_handler(ev: *mut ngx_event_t) {
                 output::pump(exchange.token as *mut ngx_http_request_t);
             }
         }
-        let _ = ev;
     })
 }
 
@@ -136,7 +135,8 @@ pub unsafe extern "C" fn init_process(cycle: *mut ngx_cycle_t) -> ngx_int_t {
         keep.log = log;
 
         let core = *(*cycle).conf_ctx.add(ngx_core_module.index) as *const ngx_core_conf_t;
-        let multiprocess = core.is_null() || (*core).master != 0 && (*core).worker_processes > 1;
+        // Several processes serve the app when a master runs more than one worker.
+        let multiprocess = core.is_null() || ((*core).master != 0 && (*core).worker_processes > 1);
         let nlog: Arc<dyn Log> = Arc::new(NginxLog);
         let runtime = match Runtime::start(&mcf.runtime_config(multiprocess), nlog.clone()) {
             Ok(rt) => Some(rt),

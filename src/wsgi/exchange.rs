@@ -120,10 +120,6 @@ impl Exchange {
         }
     }
 
-    pub fn is_cancelled(&self) -> bool {
-        self.state.lock().unwrap().cancelled
-    }
-
     /// Producer: the last call for a request, on every path (cancelled
     /// too), so that the consumer learns it may release the request.
     pub fn finish(self: &Arc<Self>) {
