@@ -171,3 +171,59 @@ invalid parameter "always" in "wsgi_param"
 --- must_die
 --- error_log
 invalid number of arguments in "wsgi_param" directive
+
+
+=== TEST 17: uwsgi_upstream_read_timeout takes a time
+--- config
+    location / { uwsgi_upstream_read_timeout soon; uwsgi_upstream 127.0.0.1:1; }
+--- must_die
+--- error_log
+"uwsgi_upstream_read_timeout" takes a time such as 30s or 500ms, not "soon"
+
+
+=== TEST 18: modifiers are bytes
+--- config
+    location / { uwsgi_upstream_modifier1 256; uwsgi_upstream 127.0.0.1:1; }
+--- must_die
+--- error_log
+"uwsgi_upstream_modifier1" must be a number from 0 to 255, not "256"
+
+
+=== TEST 19: uwsgi_upstream_buffering is on or off
+--- config
+    location / { uwsgi_upstream_buffering maybe; uwsgi_upstream 127.0.0.1:1; }
+--- must_die
+--- error_log
+"uwsgi_upstream_buffering" takes "on" or "off", not "maybe"
+
+
+=== TEST 20: uwsgi_upstream_next_upstream knows its values
+--- config
+    location / { uwsgi_upstream_next_upstream error http_999; uwsgi_upstream 127.0.0.1:1; }
+--- must_die
+--- error_log
+invalid value "http_999" in "uwsgi_upstream_next_upstream"
+
+
+=== TEST 21: "off" stands alone in uwsgi_upstream_next_upstream
+--- config
+    location / { uwsgi_upstream_next_upstream off error; uwsgi_upstream 127.0.0.1:1; }
+--- must_die
+--- error_log
+"off" cannot be combined with other values in "uwsgi_upstream_next_upstream"
+
+
+=== TEST 22: uwsgi_upstream twice in one location
+--- config
+    location / { uwsgi_upstream 127.0.0.1:1; uwsgi_upstream 127.0.0.1:2; }
+--- must_die
+--- error_log
+"uwsgi_upstream" directive is duplicate
+
+
+=== TEST 23: uwsgi_upstream belongs in a location
+--- config
+    uwsgi_upstream 127.0.0.1:1;
+--- must_die
+--- error_log
+"uwsgi_upstream" directive is not allowed here

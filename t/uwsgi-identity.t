@@ -56,9 +56,15 @@ no_root_location();
 add_block_preprocessor(sub {
     my $block = shift;
     my $prefix = $block->prefix // '/';
-    my $target = $block->name =~ /(?:^|\s)stock:/
+    my $stock = $block->name =~ /(?:^|\s)stock:/;
+    my $target = $stock
         ? "$DebianParams        uwsgi_pass 127.0.0.1:\$TEST_NGINX_UWSGI_CAPTURE_PORT;"
         : "        uwsgi_upstream 127.0.0.1:\$TEST_NGINX_UWSGI_CAPTURE_PORT;";
+    if (my $m = $block->modifiers) {
+        my ($m1, $m2) = split ' ', $m;
+        my $d = $stock ? 'uwsgi' : 'uwsgi_upstream';
+        $target = "        ${d}_modifier1 $m1;\n        ${d}_modifier2 $m2;\n$target";
+    }
     $block->set_value("config", "    location $prefix {\n$target\n    }\n");
     $block->set_value("response_body", "captured\n");
     $block->set_value("no_error_log", "[error]\n[alert]");
@@ -88,6 +94,9 @@ add_response_body_check(sub {
         or diag "stock: " . JSON::PP->new->canonical->encode(\@stock) . "\nours:  " . JSON::PP->new->canonical->encode(\@ours);
     is $rec->{body_sha256}, $Stock->{body_sha256}, "$name - the same body";
     is $rec->{modifier1} . '/' . $rec->{modifier2}, $Stock->{modifier1} . '/' . $Stock->{modifier2}, "$name - the same modifiers";
+    if (my $m = $block->modifiers) {
+        is "$rec->{modifier1} $rec->{modifier2}", $m, "$name - the configured modifiers";
+    }
     if (my $want = $block->expect) {
         my %ours = map { @$_ } @{ $rec->{pairs} };
         for my $line (split /\n/, $want) {
@@ -167,3 +176,15 @@ HTTP_HOST=Example.COM:8080
 --- expect
 SCRIPT_NAME=/mount
 PATH_INFO=/x/y
+
+
+=== stock: with modifiers
+--- modifiers: 5 9
+--- raw_request eval
+"GET /m HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+
+
+=== uwsgi_upstream: with the same modifiers
+--- modifiers: 5 9
+--- raw_request eval
+"GET /m HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
