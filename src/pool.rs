@@ -5,6 +5,17 @@
 //! it is handed back, so that the caller can answer 503 or fall back to an
 //! upstream. Counting running jobs rather than idle threads makes the
 //! answer independent of how far the threads have got in starting up.
+//!
+//! Waking a thread costs two context switches and, under the GIL, a hand-off
+//! of the interpreter, so threads are woken sparingly:
+//! - a thread that finishes a job takes the next one itself (`try_next`),
+//!   without sleeping and, in the runtime, without releasing the GIL;
+//! - `submit` wakes a sleeping thread only when no other woken thread is
+//!   already on its way to the queue ("searching");
+//! - a thread that takes a job and leaves others queued wakes one more
+//!   sleeper, so that a backlog spreads over the threads when jobs block
+//!   (a request sleeping in I/O does not hold up the queue behind it);
+//! - the condition variable is only signalled when a thread sleeps on it.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
@@ -18,6 +29,8 @@ pub struct Receiver<J> {
     shared: Arc<Shared<J>>,
     /// This thread took a job and has not come back for the next one.
     busy: bool,
+    /// This thread was woken and has not looked at the queue since.
+    searching: bool,
 }
 
 struct Shared<J> {
@@ -29,7 +42,36 @@ struct Shared<J> {
 struct Queue<J> {
     jobs: VecDeque<J>,
     running: usize,
+    /// Threads asleep in `wait`.
+    sleeping: usize,
+    /// Wake-ups handed out that no sleeper has taken yet.
+    permits: usize,
+    /// Threads woken (or about to be) that have not yet looked at the queue.
+    searching: usize,
     closed: bool,
+}
+
+/// What `try_next` found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Next<J> {
+    Job(J),
+    /// Nothing queued: call `wait`.
+    Empty,
+    /// The pool is closed and empty: the thread should end.
+    Closed,
+}
+
+impl<J> Queue<J> {
+    /// Wake one sleeper unless one is already on its way.
+    fn wake_one(&mut self) -> bool {
+        if self.searching == 0 && self.sleeping > self.permits {
+            self.permits += 1;
+            self.searching += 1;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 impl<J> Pool<J> {
@@ -39,6 +81,9 @@ impl<J> Pool<J> {
                 queue: Mutex::new(Queue {
                     jobs: VecDeque::new(),
                     running: 0,
+                    sleeping: 0,
+                    permits: 0,
+                    searching: 0,
                     closed: false,
                 }),
                 ready: Condvar::new(),
@@ -52,6 +97,7 @@ impl<J> Pool<J> {
         Receiver {
             shared: self.shared.clone(),
             busy: false,
+            searching: false,
         }
     }
 
@@ -62,8 +108,11 @@ impl<J> Pool<J> {
             return Err(job);
         }
         q.jobs.push_back(job);
+        let wake = q.wake_one();
         drop(q);
-        self.shared.ready.notify_one();
+        if wake {
+            self.shared.ready.notify_one();
+        }
         Ok(())
     }
 
@@ -75,26 +124,68 @@ impl<J> Pool<J> {
 }
 
 impl<J> Receiver<J> {
-    /// Mark the previous job done and block until the next one arrives;
-    /// `None` once the pool is closed and empty.
-    pub fn next(&mut self) -> Option<J> {
+    /// Mark the previous job done and take the next one without waiting.
+    pub fn try_next(&mut self) -> Next<J> {
         let mut q = self.shared.queue.lock().unwrap();
         if std::mem::take(&mut self.busy) {
             q.running -= 1;
         }
-        while q.jobs.is_empty() && !q.closed {
-            q = self.shared.ready.wait(q).unwrap();
+        if std::mem::take(&mut self.searching) {
+            q.searching -= 1;
         }
-        let job = q.jobs.pop_front()?;
+        let Some(job) = q.jobs.pop_front() else {
+            return if q.closed { Next::Closed } else { Next::Empty };
+        };
         q.running += 1;
         self.busy = true;
-        Some(job)
+        // More work than this thread: in case this job blocks, let a
+        // sleeper look at the rest.
+        let wake = !q.jobs.is_empty() && q.wake_one();
+        drop(q);
+        if wake {
+            self.shared.ready.notify_one();
+        }
+        Next::Job(job)
+    }
+
+    /// Sleep until woken for new work or the pool closes; then call
+    /// `try_next` (the work may have been taken by another thread by then).
+    pub fn wait(&mut self) {
+        let mut q = self.shared.queue.lock().unwrap();
+        if std::mem::take(&mut self.busy) {
+            q.running -= 1;
+        }
+        if !q.jobs.is_empty() || q.closed {
+            return;
+        }
+        q.sleeping += 1;
+        while q.permits == 0 && !q.closed {
+            q = self.shared.ready.wait(q).unwrap();
+        }
+        q.sleeping -= 1;
+        if q.permits > 0 {
+            q.permits -= 1;
+            self.searching = true;
+        }
+    }
+
+    /// `try_next`, waiting as long as needed; `None` once the pool is
+    /// closed and empty.
+    pub fn next(&mut self) -> Option<J> {
+        loop {
+            match self.try_next() {
+                Next::Job(job) => return Some(job),
+                Next::Closed => return None,
+                Next::Empty => self.wait(),
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn capacity_is_threads_plus_queue_whether_or_not_threads_started() {
@@ -131,5 +222,105 @@ mod tests {
         pool.close();
         assert_eq!(t.join().unwrap(), None);
         assert_eq!(pool.submit(1), Err(1));
+    }
+
+    /// Spawn `n` threads that take jobs (senders of their job's result) and
+    /// run them until the pool closes.
+    fn threads(
+        pool: &Pool<Box<dyn FnOnce() + Send>>,
+        n: usize,
+    ) -> Vec<std::thread::JoinHandle<()>> {
+        (0..n)
+            .map(|_| {
+                let mut rx = pool.receiver();
+                std::thread::spawn(move || {
+                    while let Some(job) = rx.next() {
+                        job();
+                    }
+                })
+            })
+            .collect()
+    }
+
+    fn sleeping(pool: &Pool<Box<dyn FnOnce() + Send>>) -> usize {
+        pool.shared.queue.lock().unwrap().sleeping
+    }
+
+    #[test]
+    fn a_job_queued_behind_a_blocked_one_is_taken_by_another_thread() {
+        // Both threads sleep; two jobs arrive back to back, so the second
+        // submit wakes no one (the first wake-up is on its way). The job
+        // the woken thread takes blocks until the second job has run,
+        // which only the other thread can do.
+        let pool: Pool<Box<dyn FnOnce() + Send>> = Pool::new(2, 2);
+        let handles = threads(&pool, 2);
+        while sleeping(&pool) < 2 {
+            std::thread::yield_now();
+        }
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<bool>();
+        assert!(pool
+            .submit(Box::new(move || {
+                done_tx
+                    .send(rx.recv_timeout(Duration::from_secs(10)).is_ok())
+                    .unwrap()
+            }))
+            .is_ok());
+        assert!(pool.submit(Box::new(move || tx.send(()).unwrap())).is_ok());
+        assert!(
+            done_rx.recv().unwrap(),
+            "the second job ran while the first blocked"
+        );
+        pool.close();
+        handles.into_iter().for_each(|h| h.join().unwrap());
+    }
+
+    #[test]
+    fn a_job_submitted_while_a_thread_blocks_wakes_a_sleeper() {
+        let pool: Pool<Box<dyn FnOnce() + Send>> = Pool::new(2, 2);
+        let handles = threads(&pool, 2);
+        while sleeping(&pool) < 2 {
+            std::thread::yield_now();
+        }
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<bool>();
+        assert!(pool
+            .submit(Box::new(move || {
+                done_tx
+                    .send(rx.recv_timeout(Duration::from_secs(10)).is_ok())
+                    .unwrap()
+            }))
+            .is_ok());
+        // Once the first job runs (and blocks), a second one must still run.
+        while pool.shared.queue.lock().unwrap().running != 1 {
+            std::thread::yield_now();
+        }
+        assert!(pool.submit(Box::new(move || tx.send(()).unwrap())).is_ok());
+        assert!(done_rx.recv().unwrap(), "the blocked job was released");
+        pool.close();
+        handles.into_iter().for_each(|h| h.join().unwrap());
+    }
+
+    #[test]
+    fn one_submit_wakes_at_most_one_sleeper() {
+        let pool: Pool<Box<dyn FnOnce() + Send>> = Pool::new(4, 16);
+        let mut receivers: Vec<_> = (0..3).map(|_| pool.receiver()).collect();
+        let handles: Vec<_> = receivers
+            .drain(..)
+            .map(|mut rx| std::thread::spawn(move || rx.wait()))
+            .collect();
+        while sleeping(&pool) < 3 {
+            std::thread::yield_now();
+        }
+        for _ in 0..5 {
+            assert!(pool.submit(Box::new(|| ())).is_ok());
+        }
+        {
+            let q = pool.shared.queue.lock().unwrap();
+            assert_eq!(q.searching, 1, "one thread is on its way");
+            assert_eq!(q.sleeping - q.permits, 2, "the others sleep on");
+        }
+        pool.close();
+        handles.into_iter().for_each(|h| h.join().unwrap());
     }
 }

@@ -4,7 +4,7 @@
 use super::app::AppSpec;
 use super::interpreter::{self, Home};
 use crate::log::{Level, Log};
-use crate::pool::{Pool, Receiver};
+use crate::pool::{Next, Pool, Receiver};
 use crate::wsgi::call::{call_app, send_error, RequestLog};
 use crate::wsgi::cgi::{cgi_vars, RequestParts};
 use crate::wsgi::environ::EnvironTemplate;
@@ -109,23 +109,31 @@ impl Runtime {
 
     fn thread_main(&self, mut jobs: Receiver<Job>) {
         // Stay attached for the thread's life (thread-locals persist, no
-        // per-request thread state), detached while waiting for work.
-        Python::attach(|py| {
-            while let Some(job) = py.detach(|| jobs.next()) {
-                let exchange = job.exchange.clone();
-                let outcome =
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run(py, job)));
-                if outcome.is_err() {
-                    // The head may or may not be out: the event loop knows,
-                    // and answers 500 or cuts the connection.
-                    self.log.log(
-                        Level::Error,
-                        "wsgi: internal error (panic) while running a request",
-                    );
-                    let _ = exchange.push(Event::Abort);
+        // per-request thread state). The GIL is kept from one job to the
+        // next while jobs are queued, and released only to sleep: a
+        // hand-off of the GIL costs more than a small request.
+        Python::attach(|py| loop {
+            let job = match jobs.try_next() {
+                Next::Job(job) => job,
+                Next::Empty => {
+                    py.detach(|| jobs.wait());
+                    continue;
                 }
-                exchange.finish();
+                Next::Closed => break,
+            };
+            let exchange = job.exchange.clone();
+            let outcome =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run(py, job)));
+            if outcome.is_err() {
+                // The head may or may not be out: the event loop knows,
+                // and answers 500 or cuts the connection.
+                self.log.log(
+                    Level::Error,
+                    "wsgi: internal error (panic) while running a request",
+                );
+                let _ = exchange.push(Event::Abort);
             }
+            exchange.finish();
         });
     }
 

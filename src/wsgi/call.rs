@@ -150,12 +150,18 @@ fn iterate(
 
     // A body of exactly one item has a known length: send it as
     // Content-Length rather than chunked.
-    let single = if let Ok(list) = result.cast::<PyList>() {
-        (list.len() == 1).then(|| list.get_item(0).ok()).flatten()
+    let (single, in_memory) = if let Ok(list) = result.cast::<PyList>() {
+        (
+            (list.len() == 1).then(|| list.get_item(0).ok()).flatten(),
+            true,
+        )
     } else if let Ok(tuple) = result.cast::<PyTuple>() {
-        (tuple.len() == 1).then(|| tuple.get_item(0).ok()).flatten()
+        (
+            (tuple.len() == 1).then(|| tuple.get_item(0).ok()).flatten(),
+            true,
+        )
     } else {
-        None
+        (None, false)
     };
     if let Some(Ok(bytes)) = single.as_ref().map(body_bytes) {
         responder
@@ -170,7 +176,9 @@ fn iterate(
     for item in items {
         let item = item.map_err(|e| Failure::Python("application raised an exception", e))?;
         let bytes = body_bytes(&item).map_err(|e| Failure::Python("invalid response body", e))?;
-        match write_chunk(py, responder, &bytes) {
+        // The items of a list are all there: the event loop is woken once,
+        // when the response is complete, rather than once per item.
+        match write_chunk(py, responder, &bytes, in_memory) {
             Ok(()) => {}
             Err(WriteError::Cancelled) => return Err(Failure::Cancelled),
             Err(WriteError::NotStarted) => {
@@ -223,7 +231,8 @@ fn finish(responder: &Mutex<Responder>, log: &RequestLog) {
         }
         _ => Event::End,
     };
-    let _ = r.push(event);
+    // The thread's `finish()` follows and wakes the event loop.
+    let _ = r.exchange.queue(event);
 }
 
 fn fail(py: Python<'_>, responder: &Mutex<Responder>, log: &RequestLog, failure: Failure) {
@@ -268,8 +277,9 @@ fn send_500(responder: &Mutex<Responder>) {
 /// app's head went out.
 pub fn send_error(exchange: &Arc<Exchange>, body: &str) {
     let (head, body) = error_response(500, "Internal Server Error", body);
+    // Within a job: the thread's `finish()` follows and wakes the event loop.
     let _ = exchange
-        .push(Event::Head(head))
-        .and_then(|_| exchange.push(Event::Data(body)))
-        .and_then(|_| exchange.push(Event::End));
+        .queue(Event::Head(head))
+        .and_then(|_| exchange.queue(Event::Data(body)))
+        .and_then(|_| exchange.queue(Event::End));
 }

@@ -66,6 +66,8 @@ struct State {
     finished: bool,
     /// The consumer released the request; stale wake-ups must not touch it.
     retired: bool,
+    /// The producer sleeps in `wait_for_space`.
+    producer_waiting: bool,
 }
 
 /// What the consumer takes in one go.
@@ -89,6 +91,18 @@ impl Exchange {
     /// Producer: queue an event without blocking, waking the consumer if it
     /// has nothing pending.
     pub fn push(self: &Arc<Self>, event: Event) -> Result<(), Cancelled> {
+        self.enqueue(event, true)
+    }
+
+    /// Producer: queue an event without waking the consumer, for an event
+    /// that more follow at once (a head, the items of a list body, the end
+    /// before `finish`). A `push`, `wait_for_space` or `finish` must follow:
+    /// each one wakes the consumer for everything queued.
+    pub fn queue(self: &Arc<Self>, event: Event) -> Result<(), Cancelled> {
+        self.enqueue(event, false)
+    }
+
+    fn enqueue(self: &Arc<Self>, event: Event, wake: bool) -> Result<(), Cancelled> {
         let wake = {
             let mut st = self.state.lock().unwrap();
             if st.cancelled {
@@ -98,7 +112,7 @@ impl Exchange {
                 st.bytes += d.len();
             }
             st.events.push_back(event);
-            !std::mem::replace(&mut st.scheduled, true)
+            wake && !std::mem::replace(&mut st.scheduled, true)
         };
         if wake {
             self.waker.wake(self);
@@ -106,12 +120,29 @@ impl Exchange {
         Ok(())
     }
 
+    /// Producer: whether a chunk may be queued without waiting.
+    pub fn has_space(&self) -> bool {
+        let st = self.state.lock().unwrap();
+        st.cancelled || st.bytes < self.high_water
+    }
+
     /// Producer: block until the queued bytes are under the high-water mark.
     /// Call it without the GIL.
-    pub fn wait_for_space(&self) -> Result<(), Cancelled> {
+    pub fn wait_for_space(self: &Arc<Self>) -> Result<(), Cancelled> {
         let mut st = self.state.lock().unwrap();
-        while !st.cancelled && st.bytes >= self.high_water {
-            st = self.space.wait(st).unwrap();
+        if !st.cancelled && st.bytes >= self.high_water {
+            // What was queued quietly must reach the consumer, or no one
+            // makes space.
+            if !std::mem::replace(&mut st.scheduled, true) {
+                drop(st);
+                self.waker.wake(self);
+                st = self.state.lock().unwrap();
+            }
+            st.producer_waiting = true;
+            while !st.cancelled && st.bytes >= self.high_water {
+                st = self.space.wait(st).unwrap();
+            }
+            st.producer_waiting = false;
         }
         if st.cancelled {
             Err(Cancelled)
@@ -135,16 +166,20 @@ impl Exchange {
 
     /// Consumer: take every queued event and let a waiting producer go on.
     pub fn take(&self) -> Batch {
-        let batch = {
+        let (batch, waiting) = {
             let mut st = self.state.lock().unwrap();
             st.scheduled = false;
             st.bytes = 0;
-            Batch {
+            let batch = Batch {
                 events: std::mem::take(&mut st.events),
                 finished: st.finished,
-            }
+            };
+            (batch, st.producer_waiting)
         };
-        self.space.notify_all();
+        // A notify is a system call even with no one waiting.
+        if waiting {
+            self.space.notify_all();
+        }
         batch
     }
 
@@ -160,8 +195,14 @@ impl Exchange {
     /// Consumer: the client is gone; further pushes fail and a waiting
     /// producer wakes up.
     pub fn cancel(&self) {
-        self.state.lock().unwrap().cancelled = true;
-        self.space.notify_all();
+        let waiting = {
+            let mut st = self.state.lock().unwrap();
+            st.cancelled = true;
+            st.producer_waiting
+        };
+        if waiting {
+            self.space.notify_all();
+        }
     }
 }
 
@@ -235,6 +276,35 @@ mod tests {
         ex.cancel();
         assert_eq!(producer.join().unwrap(), Err(Cancelled));
         assert_eq!(ex.push(Event::End), Err(Cancelled));
+    }
+
+    #[test]
+    fn quiet_events_reach_the_consumer_with_the_next_wake() {
+        let (ex, rx) = exchange(1024);
+        ex.queue(Event::End).unwrap();
+        assert!(rx.try_recv().is_err(), "queue() does not wake");
+        ex.finish();
+        assert_eq!(rx.try_recv(), Ok(7));
+        let batch = ex.take();
+        assert!(batch.finished && matches!(batch.events.front(), Some(Event::End)));
+    }
+
+    #[test]
+    fn a_producer_about_to_wait_wakes_the_consumer_for_its_quiet_chunks() {
+        let (ex, rx) = exchange(4);
+        ex.queue(Event::Data(b"12345".to_vec())).unwrap();
+        assert!(!ex.has_space());
+        let producer = {
+            let ex = ex.clone();
+            std::thread::spawn(move || ex.wait_for_space())
+        };
+        assert_eq!(
+            rx.recv_timeout(Duration::from_secs(10)),
+            Ok(7),
+            "the consumer must hear of the full queue, or both wait forever"
+        );
+        ex.take();
+        assert_eq!(producer.join().unwrap(), Ok(()));
     }
 
     #[test]

@@ -170,8 +170,10 @@ impl Responder {
         let head = self.pending.take().ok_or(WriteError::NotStarted)?;
         self.declared = head.content_length;
         self.head_sent = true;
+        // Body data, the end or an abort follows at once and wakes the
+        // consumer for both.
         self.exchange
-            .push(Event::Head(head))
+            .queue(Event::Head(head))
             .map_err(|Cancelled| WriteError::Cancelled)
     }
 
@@ -192,11 +194,13 @@ impl Responder {
 
 /// Send one body chunk: the head first if it has not gone out, never more
 /// than the declared Content-Length, waiting (without the GIL) while the
-/// client is behind.
+/// client is behind. `more` says that the caller has more ready at once
+/// (the items of a list): the event loop is then woken by what follows.
 pub fn write_chunk(
     py: Python<'_>,
     responder: &Mutex<Responder>,
     data: &[u8],
+    more: bool,
 ) -> Result<(), WriteError> {
     if data.is_empty() {
         return Ok(());
@@ -215,11 +219,17 @@ pub fn write_chunk(
         r.sent += n as u64;
         (r.exchange.clone(), data[..n].to_vec())
     };
-    py.detach(|| exchange.wait_for_space())
-        .map_err(|Cancelled| WriteError::Cancelled)?;
-    exchange
-        .push(Event::Data(chunk))
-        .map_err(|Cancelled| WriteError::Cancelled)
+    if !exchange.has_space() {
+        py.detach(|| exchange.wait_for_space())
+            .map_err(|Cancelled| WriteError::Cancelled)?;
+    }
+    let event = Event::Data(chunk);
+    if more {
+        exchange.queue(event)
+    } else {
+        exchange.push(event)
+    }
+    .map_err(|Cancelled| WriteError::Cancelled)
 }
 
 /// Send a file range as the body: the head first, never more than the
@@ -341,7 +351,7 @@ pub struct Write {
 impl Write {
     fn __call__(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<()> {
         let bytes = body_bytes(data)?;
-        write_chunk(py, &self.responder, &bytes).map_err(write_error_to_py)
+        write_chunk(py, &self.responder, &bytes, false).map_err(write_error_to_py)
     }
 }
 
