@@ -101,7 +101,15 @@ pub struct LocConf {
     pub merged_python_path: Vec<String>,
     /// Like `uwsgi_param`: a level without any inherits its parent's.
     pub params: Option<Vec<Param>>,
+    /// `wsgi_inline`: call the app on the event loop (unset: inherit, off).
+    pub inline: Option<bool>,
     pub uwsgi: UwsgiConf,
+}
+
+impl LocConf {
+    pub fn inline(&self) -> bool {
+        self.inline.unwrap_or(false)
+    }
 }
 
 unsafe fn args<'a>(cf: *mut ngx_conf_t) -> &'a mut [ngx_str_t] {
@@ -401,24 +409,40 @@ pub extern "C" fn set_uwsgi_modifier(
     ngx::core::NGX_CONF_OK
 }
 
-/// `uwsgi_upstream_buffering on | off;`
-pub extern "C" fn set_uwsgi_buffering(
+/// The value of an `on | off` directive.
+unsafe fn flag(cf: *mut ngx_conf_t) -> Option<bool> {
+    match args(cf)[1].as_bytes() {
+        b"on" => Some(true),
+        b"off" => Some(false),
+        other => {
+            let name = text(&args(cf)[0]);
+            ngx_conf_log_error!(
+                NGX_LOG_EMERG,
+                cf,
+                "\"{name}\" takes \"on\" or \"off\", not \"{}\"",
+                String::from_utf8_lossy(other)
+            );
+            None
+        }
+    }
+}
+
+/// `uwsgi_upstream_buffering on | off;` and `wsgi_inline on | off;`
+pub extern "C" fn set_flag(
     cf: *mut ngx_conf_t,
     _cmd: *mut ngx_command_t,
     conf: *mut c_void,
 ) -> *mut c_char {
     unsafe {
         let lcf = &mut *(conf as *mut LocConf);
-        let v = match args(cf)[1].as_bytes() {
-            b"on" => true,
-            b"off" => false,
-            other => conf_error!(
-                cf,
-                "\"uwsgi_upstream_buffering\" takes \"on\" or \"off\", not \"{}\"",
-                String::from_utf8_lossy(other)
-            ),
+        let Some(v) = flag(cf) else {
+            return ngx::core::NGX_CONF_ERROR;
         };
-        if lcf.uwsgi.buffering.replace(v).is_some() {
+        let slot = match args(cf)[0].as_bytes() {
+            b"wsgi_inline" => &mut lcf.inline,
+            _ => &mut lcf.uwsgi.buffering,
+        };
+        if slot.replace(v).is_some() {
             return c"is duplicate".as_ptr().cast_mut();
         }
     }
@@ -595,6 +619,9 @@ pub unsafe extern "C" fn merge_loc_conf(
     if conf.params.is_none() {
         conf.params = prev.params.clone();
     }
+    if conf.inline.is_none() {
+        conf.inline = prev.inline;
+    }
     if merge_uwsgi(cf, &mut prev.uwsgi, &mut conf.uwsgi).is_err() {
         return ngx::core::NGX_CONF_ERROR;
     }
@@ -624,7 +651,7 @@ const MAIN: u32 = NGX_HTTP_MAIN_CONF;
 const ANY: u32 = NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF;
 
 /// The directive table.
-pub static mut COMMANDS: [ngx_command_t; 16] = [
+pub static mut COMMANDS: [ngx_command_t; 17] = [
     command!(
         "wsgi_app",
         LOC | NGX_CONF_TAKE1,
@@ -654,6 +681,12 @@ pub static mut COMMANDS: [ngx_command_t; 16] = [
         MAIN | NGX_CONF_TAKE1,
         set_pool_size,
         NGX_HTTP_MAIN_CONF_OFFSET
+    ),
+    command!(
+        "wsgi_inline",
+        ANY | NGX_CONF_TAKE1,
+        set_flag,
+        NGX_HTTP_LOC_CONF_OFFSET
     ),
     command!(
         "wsgi_param",
@@ -700,7 +733,7 @@ pub static mut COMMANDS: [ngx_command_t; 16] = [
     command!(
         "uwsgi_upstream_buffering",
         ANY | NGX_CONF_TAKE1,
-        set_uwsgi_buffering,
+        set_flag,
         NGX_HTTP_LOC_CONF_OFFSET
     ),
     command!(

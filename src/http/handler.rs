@@ -92,7 +92,14 @@ unsafe fn dispatch(r: *mut ngx_http_request_t) -> ngx_int_t {
 
     let body = request::body(r);
     let parts = request::parts(r, lcf, vars, body.len());
-    let exchange = Exchange::new(r as usize, HIGH_WATER, w.waker.clone());
+    let inline = lcf.inline();
+    let exchange = if inline {
+        // Called on the event loop: nothing drains the exchange until the
+        // app returns, so it must never make the app wait.
+        Exchange::new(r as usize, usize::MAX, w.inline_waker.clone())
+    } else {
+        Exchange::new(r as usize, HIGH_WATER, w.waker.clone())
+    };
 
     let Some(ctx) = RequestCtx::attach(r, exchange.clone()) else {
         return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
@@ -103,7 +110,17 @@ unsafe fn dispatch(r: *mut ngx_http_request_t) -> ngx_int_t {
         body,
         exchange,
         request_line: request::bytes(&(*r).request_line).to_vec(),
+        inline,
     };
+    if inline {
+        hold(r, w);
+        rt.run_inline(job);
+        // Everything is queued and the job has finished: this sends what
+        // the socket takes and releases the request (or the write handler
+        // does, once the client has read the rest).
+        output::pump(r);
+        return NGX_DONE as ngx_int_t;
+    }
     if rt.submit(job).is_err() {
         ctx.exchange.retire();
         if upstream::has_upstream(lcf) {
@@ -124,12 +141,17 @@ unsafe fn dispatch(r: *mut ngx_http_request_t) -> ngx_int_t {
         );
     }
 
-    // The request now waits on a Python thread: nginx must not free it (or
-    // its body buffers) before the thread is done, even if the client goes.
+    hold(r, w);
+    NGX_DONE as ngx_int_t
+}
+
+/// The request now belongs to the app until `output::release`: nginx must
+/// not free it (or its body buffers) before the app is done with it, even
+/// if the client goes.
+unsafe fn hold(r: *mut ngx_http_request_t, w: &mut worker::Worker) {
     let main = (*r).main;
     (*main).set_blocked((*main).blocked() + 1);
     w.request_started();
     (*r).read_event_handler = Some(ngx_http_test_reading);
     (*r).write_event_handler = Some(output::writer);
-    NGX_DONE as ngx_int_t
 }

@@ -405,7 +405,6 @@ unsafe fn release(r: *mut ngx_http_request_t, ctx: &mut RequestCtx) {
         ctx.rc
     };
     ngx_http_finalize_request(r, rc);
-    ngx_http_run_posted_requests(c);
 }
 
 /// The request's write handler while it belongs to this module.

@@ -37,9 +37,18 @@ impl Wake for EventfdWaker {
     }
 }
 
+/// The waker of `wsgi_inline` requests: their app runs on the event loop,
+/// which pumps the response as soon as the app returns.
+struct NoWake;
+
+impl Wake for NoWake {
+    fn wake(&self, _exchange: &Arc<Exchange>) {}
+}
+
 pub struct Worker {
     pub runtime: Option<Arc<Runtime>>,
     pub waker: Arc<EventfdWaker>,
+    pub inline_waker: Arc<dyn Wake>,
     conn: *mut ngx_connection_t,
     keep: Box<ngx_event_t>,
     in_flight: usize,
@@ -87,7 +96,12 @@ unsafe extern "C" fn wake_handler(_ev: *mut ngx_event_t) {
         let ready = std::mem::take(&mut *w.waker.ready.lock().unwrap());
         for exchange in ready {
             if !exchange.is_retired() {
-                output::pump(exchange.token as *mut ngx_http_request_t);
+                let r = exchange.token as *mut ngx_http_request_t;
+                let c = (*r).connection;
+                output::pump(r);
+                // What a request handler does after its event: run the
+                // subrequests that finishing this one posted.
+                ngx_http_run_posted_requests(c);
             }
         }
     })
@@ -151,6 +165,7 @@ pub unsafe extern "C" fn init_process(cycle: *mut ngx_cycle_t) -> ngx_int_t {
                 fd,
                 ready: Mutex::new(Vec::new()),
             }),
+            inline_waker: Arc::new(NoWake),
             conn,
             keep,
             in_flight: 0,

@@ -33,6 +33,9 @@ pub struct Job {
     pub exchange: Arc<Exchange>,
     /// The request line, for the context of log messages.
     pub request_line: Vec<u8>,
+    /// Called on the event loop (`wsgi_inline`): no other thread runs the
+    /// app at the same time (`wsgi.multithread` is false).
+    pub inline: bool,
 }
 
 pub struct Runtime {
@@ -107,6 +110,15 @@ impl Runtime {
         self.pool.close();
     }
 
+    /// Run a request on the calling thread (the event loop, for
+    /// `wsgi_inline`), taking the GIL for it. The exchange must not wait
+    /// for space: nothing drains it until this returns.
+    pub fn run_inline(&self, job: Job) {
+        let exchange = job.exchange.clone();
+        Python::attach(|py| self.run_guarded(py, job));
+        exchange.finish();
+    }
+
     fn thread_main(&self, mut jobs: Receiver<Job>) {
         // Stay attached for the thread's life (thread-locals persist, no
         // per-request thread state). The GIL is kept from one job to the
@@ -122,19 +134,23 @@ impl Runtime {
                 Next::Closed => break,
             };
             let exchange = job.exchange.clone();
-            let outcome =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run(py, job)));
-            if outcome.is_err() {
-                // The head may or may not be out: the event loop knows,
-                // and answers 500 or cuts the connection.
-                self.log.log(
-                    Level::Error,
-                    "wsgi: internal error (panic) while running a request",
-                );
-                let _ = exchange.push(Event::Abort);
-            }
+            self.run_guarded(py, job);
             exchange.finish();
         });
+    }
+
+    fn run_guarded(&self, py: Python<'_>, job: Job) {
+        let exchange = job.exchange.clone();
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run(py, job)));
+        if outcome.is_err() {
+            // The head may or may not be out: the event loop knows, and
+            // answers 500 or cuts the connection.
+            self.log.log(
+                Level::Error,
+                "wsgi: internal error (panic) while running a request",
+            );
+            let _ = exchange.push(Event::Abort);
+        }
     }
 
     fn run(&self, py: Python<'_>, job: Job) {
@@ -155,18 +171,21 @@ impl Runtime {
         };
         let vars = cgi_vars(&job.parts);
         let errors = LogStream::new(self.log.clone(), Level::Error, "wsgi: wsgi.errors: ".into());
-        let environ =
-            match self
-                .template
-                .build(py, &vars, job.parts.https, Input::new(job.body), errors)
-            {
-                Ok(e) => e,
-                Err(e) => {
-                    log.exception(py, "cannot build the environ", &e);
-                    send_error(&job.exchange, "500 Internal Server Error\n");
-                    return;
-                }
-            };
+        let environ = match self.template.build(
+            py,
+            &vars,
+            job.parts.https,
+            job.inline,
+            Input::new(job.body),
+            errors,
+        ) {
+            Ok(e) => e,
+            Err(e) => {
+                log.exception(py, "cannot build the environ", &e);
+                send_error(&job.exchange, "500 Internal Server Error\n");
+                return;
+            }
+        };
         call_app(py, app.bind(py), environ, &job.exchange, &log);
     }
 }

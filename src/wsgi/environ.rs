@@ -53,6 +53,7 @@ impl EnvironTemplate {
         py: Python<'py>,
         vars: &Vars,
         https: bool,
+        single_threaded: bool,
         input: Input,
         errors: LogStream,
     ) -> PyResult<Bound<'py, PyDict>> {
@@ -61,6 +62,9 @@ impl EnvironTemplate {
             environ.set_item(latin1_str(py, key), latin1_str(py, value))?;
         }
         environ.set_item("wsgi.url_scheme", if https { "https" } else { "http" })?;
+        if single_threaded {
+            environ.set_item("wsgi.multithread", false)?;
+        }
         environ.set_item("wsgi.input", Bound::new(py, input)?)?;
         environ.set_item("wsgi.errors", Bound::new(py, errors)?)?;
         Ok(environ)
