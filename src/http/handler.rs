@@ -109,7 +109,6 @@ unsafe fn dispatch(r: *mut ngx_http_request_t) -> ngx_int_t {
         parts,
         body,
         exchange,
-        request_line: request::bytes(&(*r).request_line).to_vec(),
         inline,
     };
     if inline {

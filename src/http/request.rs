@@ -3,7 +3,7 @@
 //! (by reference: nginx keeps its buffers until the request is released).
 
 use crate::conf::LocConf;
-use crate::wsgi::cgi::RequestParts;
+use crate::wsgi::cgi::{Field, RequestParts};
 use crate::wsgi::input::{Body, Segment};
 use ngx::ffi::*;
 
@@ -57,12 +57,12 @@ pub unsafe fn bytes<'a>(s: &ngx_str_t) -> &'a [u8] {
     }
 }
 
-unsafe fn var(r: *mut ngx_http_request_t, index: ngx_int_t) -> Vec<u8> {
+unsafe fn var<'a>(r: *mut ngx_http_request_t, index: ngx_int_t) -> &'a [u8] {
     let v = ngx_http_get_indexed_variable(r, index as ngx_uint_t);
     if v.is_null() || (*v).not_found() != 0 || (*v).data.is_null() {
-        return Vec::new();
+        return &[];
     }
-    std::slice::from_raw_parts((*v).data, (*v).len() as usize).to_vec()
+    std::slice::from_raw_parts((*v).data, (*v).len() as usize)
 }
 
 /// Visit each element of an nginx list of headers.
@@ -113,39 +113,37 @@ pub unsafe fn parts(
     vars: &VarIndexes,
     body_len: u64,
 ) -> RequestParts {
-    let mut headers = Vec::new();
+    let mut p = RequestParts::with_capacity(1024, 16);
+    p.set(Field::Method, var(r, vars.method))
+        .set(Field::RequestUri, var(r, vars.request_uri))
+        .set(Field::Uri, var(r, vars.document_uri))
+        .set(Field::QueryString, var(r, vars.query_string))
+        .set(Field::Protocol, var(r, vars.protocol))
+        .set(Field::ScriptName, &lcf.script_name)
+        .set(Field::ServerName, var(r, vars.server_name))
+        .set(Field::ServerPort, var(r, vars.server_port))
+        .set(Field::RemoteAddr, var(r, vars.remote_addr))
+        .set(Field::RemotePort, var(r, vars.remote_port))
+        .set(Field::DocumentRoot, var(r, vars.document_root))
+        .set(Field::RequestLine, bytes(&(*r).request_line));
+    p.https = var(r, vars.https) == b"on";
+
     for_each_header(&(*r).headers_in.headers, |h| {
-        headers.push((bytes(&h.key).to_vec(), bytes(&h.value).to_vec()))
+        p.add_header(bytes(&h.key), bytes(&h.value));
     });
 
-    let mut params = Vec::new();
-    for p in lcf.params.iter().flatten() {
+    for param in lcf.params.iter().flatten() {
         let mut value = ngx_str_t::default();
-        if ngx_http_complex_value(r, p.value, &mut value) != NGX_OK as ngx_int_t {
+        if ngx_http_complex_value(r, param.value, &mut value) != NGX_OK as ngx_int_t {
             continue;
         }
-        if p.if_not_empty && value.len == 0 {
+        if param.if_not_empty && value.len == 0 {
             continue;
         }
-        params.push((p.name.clone(), bytes(&value).to_vec()));
+        p.add_param(&param.name, bytes(&value));
     }
 
     let has_body = !(*r).headers_in.content_length.is_null() || (*r).headers_in.chunked() != 0;
-    RequestParts {
-        method: var(r, vars.method),
-        request_uri: var(r, vars.request_uri),
-        uri: var(r, vars.document_uri),
-        query_string: var(r, vars.query_string),
-        protocol: var(r, vars.protocol),
-        script_name: lcf.script_name.clone(),
-        server_name: var(r, vars.server_name),
-        server_port: var(r, vars.server_port),
-        remote_addr: var(r, vars.remote_addr),
-        remote_port: var(r, vars.remote_port),
-        document_root: var(r, vars.document_root),
-        https: var(r, vars.https) == b"on",
-        content_length: has_body.then_some(body_len),
-        headers,
-        params,
-    }
+    p.content_length = has_body.then_some(body_len);
+    p
 }

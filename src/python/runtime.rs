@@ -6,7 +6,7 @@ use super::interpreter::{self, Home};
 use crate::log::{Level, Log};
 use crate::pool::{Next, Pool, Receiver};
 use crate::wsgi::call::{call_app, send_error, RequestLog};
-use crate::wsgi::cgi::{cgi_vars, RequestParts};
+use crate::wsgi::cgi::{Field, RequestParts};
 use crate::wsgi::environ::EnvironTemplate;
 use crate::wsgi::exchange::{Event, Exchange};
 use crate::wsgi::input::{Body, Input};
@@ -31,8 +31,6 @@ pub struct Job {
     pub parts: RequestParts,
     pub body: Body,
     pub exchange: Arc<Exchange>,
-    /// The request line, for the context of log messages.
-    pub request_line: Vec<u8>,
     /// Called on the event loop (`wsgi_inline`): no other thread runs the
     /// app at the same time (`wsgi.multithread` is false).
     pub inline: bool,
@@ -156,9 +154,9 @@ impl Runtime {
     fn run(&self, py: Python<'_>, job: Job) {
         let log = RequestLog {
             log: self.log.clone(),
-            client: &job.parts.remote_addr,
-            server: &job.parts.server_name,
-            request_line: &job.request_line,
+            client: job.parts.get(Field::RemoteAddr),
+            server: job.parts.get(Field::ServerName),
+            request_line: job.parts.get(Field::RequestLine),
             app: self.app_name(job.app),
         };
         let Some(app) = self.apps.get(job.app).and_then(Option::as_ref) else {
@@ -169,23 +167,19 @@ impl Runtime {
             );
             return;
         };
-        let vars = cgi_vars(&job.parts);
         let errors = LogStream::new(self.log.clone(), Level::Error, "wsgi: wsgi.errors: ".into());
-        let environ = match self.template.build(
-            py,
-            &vars,
-            job.parts.https,
-            job.inline,
-            Input::new(job.body),
-            errors,
-        ) {
-            Ok(e) => e,
-            Err(e) => {
-                log.exception(py, "cannot build the environ", &e);
-                send_error(&job.exchange, "500 Internal Server Error\n");
-                return;
-            }
-        };
+        let environ =
+            match self
+                .template
+                .build(py, &job.parts, job.inline, Input::new(job.body), errors)
+            {
+                Ok(e) => e,
+                Err(e) => {
+                    log.exception(py, "cannot build the environ", &e);
+                    send_error(&job.exchange, "500 Internal Server Error\n");
+                    return;
+                }
+            };
         call_app(py, app.bind(py), environ, &job.exchange, &log);
     }
 }

@@ -383,7 +383,7 @@ pub fn decode(packet: &[u8]) -> Result<(u8, u8, Vec<(Vec<u8>, Vec<u8>)>, &[u8]),
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wsgi::cgi::{cgi_vars, RequestParts, Vars};
+    use crate::wsgi::cgi::{cgi_vars, Field, RequestParts, Vars};
 
     fn vars(list: &[(&[u8], &[u8])]) -> Vars {
         list.iter().map(|(k, v)| (k.to_vec(), v.to_vec())).collect()
@@ -913,7 +913,7 @@ mod tests {
             b"Accept",
             b"X-\xe9",
         ];
-        let headers = (0..rng.range(0, 12))
+        let headers: Vec<(Vec<u8>, Vec<u8>)> = (0..rng.range(0, 12))
             .map(|_| {
                 let name = if rng.chance(4) {
                     rng.bytes_in(1, 10)
@@ -923,37 +923,50 @@ mod tests {
                 (name, field(rng))
             })
             .collect();
-        let params = (0..rng.range(0, 3))
+        let params: Vec<(Vec<u8>, Vec<u8>)> = (0..rng.range(0, 3))
             .map(|_| {
                 let name: &[u8] = [&b"SCRIPT_NAME"[..], b"APP_ENV", b"HTTP_HOST"][rng.below(3)];
                 (name.to_vec(), field(rng))
             })
             .collect();
-        RequestParts {
-            method: field(rng),
-            request_uri: field(rng),
-            uri: field(rng),
-            query_string: field(rng),
-            protocol: field(rng),
-            script_name: if rng.chance(2) {
-                b"/app/".to_vec()
-            } else {
-                field(rng)
-            },
-            server_name: field(rng),
-            server_port: field(rng),
-            remote_addr: field(rng),
-            remote_port: field(rng),
-            document_root: field(rng),
-            https: rng.chance(2),
-            content_length: if rng.chance(2) {
-                Some(rng.next())
-            } else {
-                None
-            },
-            headers,
-            params,
+        let mut p = RequestParts::default();
+        for f in [
+            Field::Method,
+            Field::RequestUri,
+            Field::Uri,
+            Field::QueryString,
+            Field::Protocol,
+        ] {
+            p.set(f, &field(rng));
         }
+        let script_name = if rng.chance(2) {
+            b"/app/".to_vec()
+        } else {
+            field(rng)
+        };
+        p.set(Field::ScriptName, &script_name);
+        for f in [
+            Field::ServerName,
+            Field::ServerPort,
+            Field::RemoteAddr,
+            Field::RemotePort,
+            Field::DocumentRoot,
+        ] {
+            p.set(f, &field(rng));
+        }
+        p.https = rng.chance(2);
+        p.content_length = if rng.chance(2) {
+            Some(rng.next())
+        } else {
+            None
+        };
+        for (name, value) in headers {
+            p.add_header(&name, &value);
+        }
+        for (name, value) in params {
+            p.add_param(&name, &value);
+        }
+        p
     }
 
     #[test]
@@ -974,20 +987,19 @@ mod tests {
 
     #[test]
     fn a_typical_request() {
-        let parts = RequestParts {
-            method: b"GET".to_vec(),
-            request_uri: b"/t?a=1".to_vec(),
-            uri: b"/t".to_vec(),
-            query_string: b"a=1".to_vec(),
-            protocol: b"HTTP/1.1".to_vec(),
-            server_name: b"localhost".to_vec(),
-            server_port: b"1984".to_vec(),
-            remote_addr: b"127.0.0.1".to_vec(),
-            remote_port: b"40000".to_vec(),
-            document_root: b"/srv/html".to_vec(),
-            headers: vec![(b"Host".to_vec(), b"localhost".to_vec())],
-            ..Default::default()
-        };
+        let mut parts = RequestParts::default();
+        parts
+            .set(Field::Method, b"GET")
+            .set(Field::RequestUri, b"/t?a=1")
+            .set(Field::Uri, b"/t")
+            .set(Field::QueryString, b"a=1")
+            .set(Field::Protocol, b"HTTP/1.1")
+            .set(Field::ServerName, b"localhost")
+            .set(Field::ServerPort, b"1984")
+            .set(Field::RemoteAddr, b"127.0.0.1")
+            .set(Field::RemotePort, b"40000")
+            .set(Field::DocumentRoot, b"/srv/html")
+            .add_header(b"Host", b"localhost");
         let v = cgi_vars(&parts);
         let p = encode_vars(&v, 0, 0).unwrap();
         let (_, _, back, rest) = decode(&p).unwrap();

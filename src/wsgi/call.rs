@@ -195,6 +195,10 @@ fn iterate(
 }
 
 fn close(result: &Bound<'_, PyAny>) -> PyResult<()> {
+    // Lists and tuples have no close(); asking them costs an AttributeError.
+    if result.is_exact_instance_of::<PyList>() || result.is_exact_instance_of::<PyTuple>() {
+        return Ok(());
+    }
     if result.hasattr("close")? {
         result.call_method0("close")?;
     }

@@ -5,33 +5,151 @@
 //! `RequestParts`, the WSGI side turns the list into an environ, the uwsgi
 //! side into a packet.
 
-/// What the nginx side copies out of a request. Byte strings are as nginx
-/// holds them (`uri` is decoded and normalised, `request_uri` is raw).
+/// The fields of a request that the CGI variables are built from. Byte
+/// strings are as nginx holds them (`Uri` is decoded and normalised,
+/// `RequestUri` is raw).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    Method,
+    RequestUri,
+    /// The decoded path, `$document_uri`.
+    Uri,
+    QueryString,
+    Protocol,
+    /// The location prefix the app is mounted at ("" for `/`).
+    ScriptName,
+    ServerName,
+    ServerPort,
+    RemoteAddr,
+    RemotePort,
+    DocumentRoot,
+    /// The request line, for the context of log messages.
+    RequestLine,
+}
+
+const FIELDS: usize = Field::RequestLine as usize + 1;
+
+type Span = (u32, u32);
+
+/// What the nginx side copies out of a request: every byte string in one
+/// buffer (one allocation, not one per field and header), read through
+/// `get`, `headers` and `params`.
 #[derive(Debug, Clone, Default)]
 pub struct RequestParts {
-    pub method: Vec<u8>,
-    pub request_uri: Vec<u8>,
-    /// The decoded path, `$document_uri`.
-    pub uri: Vec<u8>,
-    pub query_string: Vec<u8>,
-    pub protocol: Vec<u8>,
-    /// The location prefix the app is mounted at ("" for `/`).
-    pub script_name: Vec<u8>,
-    pub server_name: Vec<u8>,
-    pub server_port: Vec<u8>,
-    pub remote_addr: Vec<u8>,
-    pub remote_port: Vec<u8>,
-    pub document_root: Vec<u8>,
+    buf: Vec<u8>,
+    fields: [Span; FIELDS],
+    /// Request headers in arrival order.
+    headers: Vec<(Span, Span)>,
+    /// `wsgi_param` values, already evaluated; they override computed keys.
+    params: Vec<(Span, Span)>,
     pub https: bool,
     /// The body's length once read (de-chunked), if there is a body.
     pub content_length: Option<u64>,
-    /// Request headers in arrival order.
-    pub headers: Vec<(Vec<u8>, Vec<u8>)>,
-    /// `wsgi_param` values, already evaluated; they override computed keys.
-    pub params: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl RequestParts {
+    /// `bytes` is a hint of the total size of the strings to come.
+    pub fn with_capacity(bytes: usize, headers: usize) -> RequestParts {
+        RequestParts {
+            buf: Vec::with_capacity(bytes),
+            headers: Vec::with_capacity(headers),
+            ..Default::default()
+        }
+    }
+
+    fn store(&mut self, bytes: &[u8]) -> Span {
+        let start = self.buf.len() as u32;
+        self.buf.extend_from_slice(bytes);
+        (start, self.buf.len() as u32)
+    }
+
+    fn span(&self, (start, end): Span) -> &[u8] {
+        &self.buf[start as usize..end as usize]
+    }
+
+    pub fn set(&mut self, field: Field, value: &[u8]) -> &mut Self {
+        self.fields[field as usize] = self.store(value);
+        self
+    }
+
+    pub fn get(&self, field: Field) -> &[u8] {
+        self.span(self.fields[field as usize])
+    }
+
+    pub fn add_header(&mut self, name: &[u8], value: &[u8]) -> &mut Self {
+        let h = (self.store(name), self.store(value));
+        self.headers.push(h);
+        self
+    }
+
+    pub fn add_param(&mut self, name: &[u8], value: &[u8]) -> &mut Self {
+        let p = (self.store(name), self.store(value));
+        self.params.push(p);
+        self
+    }
+
+    pub fn headers(&self) -> impl DoubleEndedIterator<Item = (&[u8], &[u8])> + Clone {
+        self.headers
+            .iter()
+            .map(|&(n, v)| (self.span(n), self.span(v)))
+    }
+
+    pub fn params(&self) -> impl DoubleEndedIterator<Item = (&[u8], &[u8])> + Clone {
+        self.params
+            .iter()
+            .map(|&(n, v)| (self.span(n), self.span(v)))
+    }
+
+    /// The value of the last `wsgi_param` named `name`.
+    fn param(&self, name: &[u8]) -> Option<&[u8]> {
+        self.params()
+            .rev()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v)
+    }
 }
 
 pub type Vars = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// The variables every request has, in the order nginx's uwsgi module
+/// sends them (Debian's `uwsgi_params`). `HTTPS` only comes with TLS.
+pub const FIXED_KEYS: [&str; 15] = [
+    "QUERY_STRING",
+    "REQUEST_METHOD",
+    "CONTENT_TYPE",
+    "CONTENT_LENGTH",
+    "REQUEST_URI",
+    "PATH_INFO",
+    "DOCUMENT_ROOT",
+    "SERVER_PROTOCOL",
+    "REQUEST_SCHEME",
+    "HTTPS",
+    "REMOTE_ADDR",
+    "REMOTE_PORT",
+    "SERVER_PORT",
+    "SERVER_NAME",
+    "SCRIPT_NAME",
+];
+
+const HTTPS: usize = 9;
+
+/// A variable's name: one of `FIXED_KEYS` (by index), or another name (an
+/// HTTP_* header or a `wsgi_param`), so that a consumer can keep ready-made
+/// objects for the fixed ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key<'a> {
+    Fixed(usize),
+    Other(&'a [u8]),
+}
+
+impl Key<'_> {
+    pub fn name(&self) -> &[u8] {
+        match self {
+            Key::Fixed(i) => FIXED_KEYS[*i].as_bytes(),
+            Key::Other(name) => name,
+        }
+    }
+}
 
 /// Split the decoded path into SCRIPT_NAME and PATH_INFO: the mount point
 /// is only a prefix when the path is under it ("/app" mounts "/app" and
@@ -56,8 +174,8 @@ fn header_is_passed(name: &[u8]) -> bool {
         || name.eq_ignore_ascii_case(b"transfer-encoding"))
 }
 
-fn http_key(name: &[u8]) -> Vec<u8> {
-    let mut key = Vec::with_capacity(5 + name.len());
+fn http_key(name: &[u8], key: &mut Vec<u8>) {
+    key.clear();
     key.extend_from_slice(b"HTTP_");
     key.extend(name.iter().map(|&c| {
         if c == b'-' {
@@ -66,77 +184,124 @@ fn http_key(name: &[u8]) -> Vec<u8> {
             c.to_ascii_uppercase()
         }
     }));
-    key
 }
 
-/// The request's CGI variables, in the order nginx's uwsgi module sends
-/// them. Repeated headers are joined with ", " ("; " for Cookie), as nginx
-/// 1.23+ does for uwsgi and as RFC 9110 allows.
-pub fn cgi_vars(p: &RequestParts) -> Vars {
-    let (script_name, path_info) = split_script_name(&p.script_name, &p.uri);
+/// Call `f` with each of the request's CGI variables, in the order nginx's
+/// uwsgi module sends them: the fixed keys (a `wsgi_param` of the same name
+/// replaces the value in place), the other `wsgi_param`s, then the headers.
+/// Repeated headers are joined with ", " ("; " for Cookie), as nginx 1.23+
+/// does for uwsgi and as RFC 9110 allows. Nothing is allocated unless a
+/// header repeats.
+pub fn visit_cgi_vars(p: &RequestParts, mut f: impl FnMut(Key<'_>, &[u8])) {
+    let (script_name, path_info) = split_script_name(p.get(Field::ScriptName), p.get(Field::Uri));
     let content_type = p
-        .headers
-        .iter()
+        .headers()
         .find(|(n, _)| n.eq_ignore_ascii_case(b"content-type"))
-        .map(|(_, v)| v.clone())
-        .unwrap_or_default();
-    let content_length = p
-        .content_length
-        .map(|n| n.to_string().into_bytes())
-        .unwrap_or_default();
-
-    let mut vars: Vars = Vec::with_capacity(16 + p.headers.len() + p.params.len());
-    let mut put = |k: &[u8], v: &[u8]| vars.push((k.to_vec(), v.to_vec()));
-    put(b"QUERY_STRING", &p.query_string);
-    put(b"REQUEST_METHOD", &p.method);
-    put(b"CONTENT_TYPE", &content_type);
-    put(b"CONTENT_LENGTH", &content_length);
-    put(b"REQUEST_URI", &p.request_uri);
-    put(b"PATH_INFO", path_info);
-    put(b"DOCUMENT_ROOT", &p.document_root);
-    put(b"SERVER_PROTOCOL", &p.protocol);
-    put(b"REQUEST_SCHEME", if p.https { b"https" } else { b"http" });
-    if p.https {
-        put(b"HTTPS", b"on");
-    }
-    put(b"REMOTE_ADDR", &p.remote_addr);
-    put(b"REMOTE_PORT", &p.remote_port);
-    put(b"SERVER_PORT", &p.server_port);
-    put(b"SERVER_NAME", &p.server_name);
-    put(b"SCRIPT_NAME", script_name);
-
-    for (name, value) in &p.params {
-        match vars.iter_mut().find(|(k, _)| k == name) {
-            Some(slot) => slot.1 = value.clone(),
-            None => vars.push((name.clone(), value.clone())),
-        }
-    }
-
-    let mut seen: Vec<&[u8]> = Vec::new();
-    for (i, (name, value)) in p.headers.iter().enumerate() {
-        if !header_is_passed(name) || seen.iter().any(|s| s.eq_ignore_ascii_case(name)) {
+        .map_or(&b""[..], |(_, v)| v);
+    let mut digits = [0u8; 20];
+    let content_length: &[u8] = match p.content_length {
+        Some(n) => format_u64(n, &mut digits),
+        None => b"",
+    };
+    let computed: [&[u8]; 15] = [
+        p.get(Field::QueryString),
+        p.get(Field::Method),
+        content_type,
+        content_length,
+        p.get(Field::RequestUri),
+        path_info,
+        p.get(Field::DocumentRoot),
+        p.get(Field::Protocol),
+        if p.https { b"https" } else { b"http" },
+        b"on",
+        p.get(Field::RemoteAddr),
+        p.get(Field::RemotePort),
+        p.get(Field::ServerPort),
+        p.get(Field::ServerName),
+        script_name,
+    ];
+    let has_params = !p.params.is_empty();
+    for (i, value) in computed.into_iter().enumerate() {
+        if i == HTTPS && !p.https {
             continue;
         }
-        let key = http_key(name);
-        // A `wsgi_param HTTP_FOO` replaces the header, as `uwsgi_param` does.
-        if p.params.iter().any(|(k, _)| *k == key) {
-            continue;
-        }
-        seen.push(name);
-        let sep: &[u8] = if name.eq_ignore_ascii_case(b"cookie") {
-            b"; "
+        let name = FIXED_KEYS[i].as_bytes();
+        let value = if has_params {
+            p.param(name).unwrap_or(value)
         } else {
-            b", "
+            value
         };
-        let mut joined = value.clone();
-        for (n2, v2) in &p.headers[i + 1..] {
-            if n2.eq_ignore_ascii_case(name) {
-                joined.extend_from_slice(sep);
-                joined.extend_from_slice(v2);
+        f(Key::Fixed(i), value);
+    }
+
+    // Other params, each name once, at its first place, with its last value.
+    let emitted = |name: &[u8]| {
+        FIXED_KEYS
+            .iter()
+            .enumerate()
+            .any(|(i, k)| k.as_bytes() == name && (i != HTTPS || p.https))
+    };
+    for (i, (name, _)) in p.params().enumerate() {
+        if emitted(name) || p.params().take(i).any(|(n, _)| n == name) {
+            continue;
+        }
+        f(Key::Other(name), p.param(name).unwrap_or_default());
+    }
+
+    let mut key = Vec::with_capacity(64);
+    for (i, (name, value)) in p.headers().enumerate() {
+        if !header_is_passed(name)
+            || p.headers()
+                .take(i)
+                .any(|(n, _)| n.eq_ignore_ascii_case(name))
+        {
+            continue;
+        }
+        http_key(name, &mut key);
+        // A `wsgi_param HTTP_FOO` replaces the header, as `uwsgi_param` does.
+        if has_params && p.params().any(|(k, _)| k == key.as_slice()) {
+            continue;
+        }
+        let mut repeats = p
+            .headers()
+            .skip(i + 1)
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name));
+        match repeats.next() {
+            None => f(Key::Other(&key), value),
+            Some((_, second)) => {
+                let sep: &[u8] = if name.eq_ignore_ascii_case(b"cookie") {
+                    b"; "
+                } else {
+                    b", "
+                };
+                let mut joined = [value, sep, second].concat();
+                for (_, v) in repeats {
+                    joined.extend_from_slice(sep);
+                    joined.extend_from_slice(v);
+                }
+                f(Key::Other(&key), &joined)
             }
         }
-        vars.push((key, joined));
     }
+}
+
+/// `n` in decimal, in `buf`.
+fn format_u64(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
+    }
+}
+
+/// The request's CGI variables as a list (see `visit_cgi_vars`).
+pub fn cgi_vars(p: &RequestParts) -> Vars {
+    let mut vars: Vars = Vec::with_capacity(16 + p.headers.len() + p.params.len());
+    visit_cgi_vars(p, |k, v| vars.push((k.name().to_vec(), v.to_vec())));
     vars
 }
 
@@ -151,32 +316,34 @@ mod tests {
     }
 
     fn parts() -> RequestParts {
-        RequestParts {
-            method: b"POST".to_vec(),
-            request_uri: b"/app/a%20b?x=1".to_vec(),
-            uri: b"/app/a b".to_vec(),
-            query_string: b"x=1".to_vec(),
-            protocol: b"HTTP/1.1".to_vec(),
-            script_name: b"/app/".to_vec(),
-            server_name: b"localhost".to_vec(),
-            server_port: b"8080".to_vec(),
-            remote_addr: b"127.0.0.1".to_vec(),
-            remote_port: b"5000".to_vec(),
-            content_length: Some(3),
-            headers: vec![
-                (b"Host".to_vec(), b"h".to_vec()),
-                (b"X-Multi".to_vec(), b"1".to_vec()),
-                (b"Cookie".to_vec(), b"a=1".to_vec()),
-                (b"x-multi".to_vec(), b"2".to_vec()),
-                (b"Cookie".to_vec(), b"b=2".to_vec()),
-                (b"Proxy".to_vec(), b"http://evil".to_vec()),
-                (b"X_Under".to_vec(), b"u".to_vec()),
-                (b"Content-Type".to_vec(), b"text/plain".to_vec()),
-                (b"Content-Length".to_vec(), b"3".to_vec()),
-                (b"Transfer-Encoding".to_vec(), b"chunked".to_vec()),
-            ],
-            ..Default::default()
+        let mut p = RequestParts::default();
+        p.set(Field::Method, b"POST")
+            .set(Field::RequestUri, b"/app/a%20b?x=1")
+            .set(Field::Uri, b"/app/a b")
+            .set(Field::QueryString, b"x=1")
+            .set(Field::Protocol, b"HTTP/1.1")
+            .set(Field::ScriptName, b"/app/")
+            .set(Field::ServerName, b"localhost")
+            .set(Field::ServerPort, b"8080")
+            .set(Field::RemoteAddr, b"127.0.0.1")
+            .set(Field::RemotePort, b"5000");
+        for (name, value) in [
+            ("Host", "h"),
+            ("X-Multi", "1"),
+            ("Cookie", "a=1"),
+            ("x-multi", "2"),
+            ("Cookie", "b=2"),
+            ("Proxy", "http://evil"),
+            ("X_Under", "u"),
+            ("Content-Type", "text/plain"),
+            ("Content-Length", "3"),
+            ("Transfer-Encoding", "chunked"),
+            ("X-Multi", "3"),
+        ] {
+            p.add_header(name.as_bytes(), value.as_bytes());
         }
+        p.content_length = Some(3);
+        p
     }
 
     #[test]
@@ -216,7 +383,7 @@ mod tests {
     #[test]
     fn repeated_headers_are_joined_and_dangerous_ones_dropped() {
         let v = cgi_vars(&parts());
-        assert_eq!(get(&v, "HTTP_X_MULTI"), Some("1, 2"));
+        assert_eq!(get(&v, "HTTP_X_MULTI"), Some("1, 2, 3"));
         assert_eq!(get(&v, "HTTP_COOKIE"), Some("a=1; b=2"));
         assert_eq!(v.iter().filter(|(k, _)| k == b"HTTP_X_MULTI").count(), 1);
         for absent in [
@@ -234,14 +401,20 @@ mod tests {
     fn params_override_and_extend() {
         let mut p = parts();
         p.https = true;
-        p.params = vec![
-            (b"SCRIPT_NAME".to_vec(), b"/mounted".to_vec()),
-            (b"APP_ENV".to_vec(), b"prod".to_vec()),
-            (b"HTTP_HOST".to_vec(), b"forced".to_vec()),
-        ];
+        p.add_param(b"SCRIPT_NAME", b"/mounted")
+            .add_param(b"APP_ENV", b"staging")
+            .add_param(b"HTTP_HOST", b"forced")
+            .add_param(b"APP_ENV", b"prod");
         let v = cgi_vars(&p);
         assert_eq!(get(&v, "SCRIPT_NAME"), Some("/mounted"));
-        assert_eq!(get(&v, "APP_ENV"), Some("prod"));
+        assert_eq!(
+            v.iter().position(|(k, _)| k == b"SCRIPT_NAME"),
+            Some(14),
+            "a param replaces a fixed key in place"
+        );
+        assert_eq!(get(&v, "APP_ENV"), Some("prod"), "the last value wins");
+        assert_eq!(v.iter().filter(|(k, _)| k == b"APP_ENV").count(), 1);
+        assert_eq!(v[15].0, b"APP_ENV", "other params follow the fixed keys");
         assert_eq!(get(&v, "HTTP_HOST"), Some("forced"));
         assert_eq!(v.iter().filter(|(k, _)| k == b"HTTP_HOST").count(), 1);
         assert_eq!(get(&v, "HTTPS"), Some("on"));
@@ -249,10 +422,33 @@ mod tests {
     }
 
     #[test]
+    fn content_length_in_decimal() {
+        let mut buf = [0; 20];
+        for n in [0, 7, 10, 1234567890, u64::MAX] {
+            assert_eq!(format_u64(n, &mut buf), n.to_string().as_bytes());
+        }
+    }
+
+    #[test]
+    fn visit_names_the_fixed_keys_by_index() {
+        let mut seen = Vec::new();
+        visit_cgi_vars(&parts(), |k, _| {
+            seen.push(match k {
+                Key::Fixed(i) => Some(i),
+                Key::Other(_) => None,
+            })
+        });
+        assert_eq!(
+            seen[..14],
+            [0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14].map(Some)
+        );
+        assert!(seen[14..].iter().all(Option::is_none));
+    }
+
+    #[test]
     fn no_body_gives_empty_content_keys() {
-        let mut p = parts();
-        p.content_length = None;
-        p.headers.clear();
+        let mut p = RequestParts::default();
+        p.set(Field::Method, b"GET");
         let v = cgi_vars(&p);
         assert_eq!(get(&v, "CONTENT_LENGTH"), Some(""));
         assert_eq!(get(&v, "CONTENT_TYPE"), Some(""));

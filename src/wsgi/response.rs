@@ -24,6 +24,9 @@ const HOP_BY_HOP: &[&str] = &[
 
 /// A native string as PEP 3333 defines it: latin-1 code points only.
 fn latin1(s: &str, what: &str) -> Result<Vec<u8>, String> {
+    if s.is_ascii() {
+        return Ok(s.as_bytes().to_vec());
+    }
     s.chars()
         .map(|c| {
             u8::try_from(u32::from(c))
@@ -81,7 +84,11 @@ pub fn check_header(name: &str, value: &str) -> Result<Vec<u8>, String> {
 }
 
 /// Build the response head from `start_response`'s arguments.
-pub fn parse_head(status: &str, headers: Vec<(String, String)>) -> Result<ResponseHead, String> {
+pub fn parse_head<N, V>(status: &str, headers: Vec<(N, V)>) -> Result<ResponseHead, String>
+where
+    N: AsRef<str> + Into<String>,
+    V: AsRef<str>,
+{
     let (code, status) = parse_status(status)?;
     let mut head = ResponseHead {
         code,
@@ -90,8 +97,9 @@ pub fn parse_head(status: &str, headers: Vec<(String, String)>) -> Result<Respon
         content_length: None,
     };
     for (name, value) in headers {
-        let v = check_header(&name, &value)?;
-        if name.eq_ignore_ascii_case("content-length") {
+        let value = value.as_ref();
+        let v = check_header(name.as_ref(), value)?;
+        if name.as_ref().eq_ignore_ascii_case("content-length") {
             let n = std::str::from_utf8(&v)
                 .ok()
                 .filter(|s| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit()))
@@ -102,7 +110,7 @@ pub fn parse_head(status: &str, headers: Vec<(String, String)>) -> Result<Respon
             }
             head.content_length = Some(n);
         } else {
-            head.headers.push((name, v));
+            head.headers.push((name.into(), v));
         }
     }
     Ok(head)
@@ -319,21 +327,25 @@ impl StartResponse {
             .cast::<PyString>()
             .map_err(|_| PyTypeError::new_err("status must be a str"))?
             .to_cow()?;
-        let mut list = Vec::new();
+        // The str objects stay alive in `strings` while `list` borrows
+        // their UTF-8 (no copy for ASCII, the usual case).
+        let mut strings = Vec::new();
         for item in headers.try_iter()? {
-            let pair: (Bound<'_, PyAny>, Bound<'_, PyAny>) = item?
+            let (name, value): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item?
                 .extract()
                 .map_err(|_| PyTypeError::new_err("each header must be a (name, value) tuple"))?;
-            let name = pair
-                .0
-                .cast::<PyString>()
+            let name = name
+                .cast_into::<PyString>()
                 .map_err(|_| PyTypeError::new_err("header names must be str"))?;
-            let value = pair
-                .1
-                .cast::<PyString>()
+            let value = value
+                .cast_into::<PyString>()
                 .map_err(|_| PyTypeError::new_err("header values must be str"))?;
-            list.push((name.to_cow()?.into_owned(), value.to_cow()?.into_owned()));
+            strings.push((name, value));
         }
+        let list = strings
+            .iter()
+            .map(|(n, v)| Ok((n.to_cow()?, v.to_cow()?)))
+            .collect::<PyResult<Vec<_>>>()?;
         r.pending = Some(parse_head(&status, list).map_err(PyValueError::new_err)?);
         Ok(Write {
             responder: self.responder.clone(),
@@ -394,23 +406,13 @@ mod tests {
 
     #[test]
     fn content_length_is_lifted_out_of_the_headers() {
-        let h = parse_head(
-            "200 OK",
-            vec![
-                ("Content-Length".into(), "12".into()),
-                ("X".into(), "y".into()),
-            ],
-        )
-        .unwrap();
+        let h = parse_head("200 OK", vec![("Content-Length", "12"), ("X", "y")]).unwrap();
         assert_eq!(h.content_length, Some(12));
         assert_eq!(h.headers, vec![("X".to_string(), b"y".to_vec())]);
-        assert!(parse_head("200 OK", vec![("Content-Length".into(), "-1".into())]).is_err());
+        assert!(parse_head("200 OK", vec![("Content-Length", "-1")]).is_err());
         assert!(parse_head(
             "200 OK",
-            vec![
-                ("Content-Length".into(), "1".into()),
-                ("content-length".into(), "2".into())
-            ]
+            vec![("Content-Length", "1"), ("content-length", "2")]
         )
         .is_err());
     }
