@@ -73,7 +73,11 @@ impl Runtime {
             Ok(Runtime {
                 apps,
                 names: config.apps.iter().map(|(s, _)| s.to_string()).collect(),
-                template: EnvironTemplate::new(py, config.multiprocess)?,
+                template: EnvironTemplate::new(
+                    py,
+                    config.multiprocess,
+                    LogStream::new(log.clone(), Level::Error, "wsgi: wsgi.errors: ".into()),
+                )?,
                 log: log.clone(),
                 pool: Pool::new(config.threads.max(1), config.queue),
             })
@@ -167,19 +171,17 @@ impl Runtime {
             );
             return;
         };
-        let errors = LogStream::new(self.log.clone(), Level::Error, "wsgi: wsgi.errors: ".into());
-        let environ =
-            match self
-                .template
-                .build(py, &job.parts, job.inline, Input::new(job.body), errors)
-            {
-                Ok(e) => e,
-                Err(e) => {
-                    log.exception(py, "cannot build the environ", &e);
-                    send_error(&job.exchange, "500 Internal Server Error\n");
-                    return;
-                }
-            };
+        let environ = match self
+            .template
+            .build(py, &job.parts, job.inline, Input::new(job.body))
+        {
+            Ok(e) => e,
+            Err(e) => {
+                log.exception(py, "cannot build the environ", &e);
+                send_error(&job.exchange, "500 Internal Server Error\n");
+                return;
+            }
+        };
         call_app(py, app.bind(py), environ, &job.exchange, &log);
     }
 }

@@ -1,6 +1,6 @@
 //! `uwsgi_upstream`: the request as a uwsgi packet to an external container
 //! (uWSGI), through nginx's upstream machinery, like the stock `uwsgi_pass`
-//! but with the variables `wsgi_app` puts in its environ (`cgi_vars`).
+//! but with the variables `wsgi_app` puts in its environ (`visit_cgi_vars`).
 //!
 //! The packet is built once the body is read, so that a request whose
 //! variables do not fit the protocol's 64 KiB gets a 502 and a clear log
@@ -12,7 +12,7 @@ use super::packet;
 use crate::conf::LocConf;
 use crate::http::{guard, request};
 use crate::module::Module;
-use crate::wsgi::cgi::cgi_vars;
+use crate::wsgi::cgi::visit_cgi_vars;
 use ngx::ffi::*;
 use ngx::http::{HttpModule, HttpModuleLocationConf, HttpModuleMainConf};
 use std::ptr;
@@ -135,8 +135,8 @@ unsafe extern "C" fn body_read(r: *mut ngx_http_request_t) {
             mcf.vars.as_ref().expect("variables indexed"),
             body.len(),
         );
-        match packet::encode_vars(
-            &cgi_vars(&parts),
+        match packet::encode_visited(
+            |f| visit_cgi_vars(&parts, |k, v| f(k.name(), v)),
             lcf.uwsgi.modifier1.unwrap_or(0),
             lcf.uwsgi.modifier2.unwrap_or(0),
         ) {

@@ -104,8 +104,11 @@ fn changes_every_request(key: &str) -> bool {
 }
 
 impl EnvironTemplate {
-    pub fn new(py: Python<'_>, multiprocess: bool) -> PyResult<EnvironTemplate> {
+    /// `errors` is the worker's `wsgi.errors`: one stream for every
+    /// request, like `sys.stderr` (it carries no request context).
+    pub fn new(py: Python<'_>, multiprocess: bool, errors: LogStream) -> PyResult<EnvironTemplate> {
         let base = PyDict::new(py);
+        base.set_item("wsgi.errors", Bound::new(py, errors)?)?;
         base.set_item("wsgi.version", (1, 0))?;
         base.set_item("wsgi.multithread", true)?;
         base.set_item("wsgi.multiprocess", multiprocess)?;
@@ -134,7 +137,6 @@ impl EnvironTemplate {
         parts: &RequestParts,
         single_threaded: bool,
         input: Input,
-        errors: LogStream,
     ) -> PyResult<Bound<'py, PyDict>> {
         let environ = self.base.bind(py).copy()?;
         let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
@@ -168,7 +170,6 @@ impl EnvironTemplate {
             environ.set_item("wsgi.multithread", false)?;
         }
         environ.set_item("wsgi.input", Bound::new(py, input)?)?;
-        environ.set_item("wsgi.errors", Bound::new(py, errors)?)?;
         Ok(environ)
     }
 }
@@ -192,9 +193,8 @@ mod tests {
         p.set(Field::Method, method)
             .set(Field::RequestUri, b"/x")
             .add_header(b"Host", host);
-        let errors = LogStream::new(Arc::new(Collect::default()), Level::Error, String::new());
         template
-            .build(py, &p, false, Input::new(Body::default()), errors)
+            .build(py, &p, false, Input::new(Body::default()))
             .unwrap()
     }
 
@@ -206,7 +206,8 @@ mod tests {
     fn remembered_values_follow_the_request() {
         Python::initialize();
         Python::attach(|py| {
-            let template = EnvironTemplate::new(py, false).unwrap();
+            let errors = LogStream::new(Arc::new(Collect::default()), Level::Error, String::new());
+            let template = EnvironTemplate::new(py, false, errors).unwrap();
             let a = environ(py, &template, b"GET", b"a.example");
             let b = environ(py, &template, b"GET", b"a.example");
             let c = environ(py, &template, b"POST", b"caf\xe9.example");
