@@ -9,6 +9,7 @@
 
 use super::worker;
 use crate::module::Module;
+use crate::wsgi::chunk::Chunk;
 use crate::wsgi::exchange::{Event, Exchange, ResponseHead};
 use crate::wsgi::file_wrapper::FileRange;
 use ngx::ffi::*;
@@ -33,7 +34,7 @@ pub struct RequestCtx {
 
 /// What keeps a buffer's bytes valid while nginx sends them.
 enum Held {
-    Memory(#[allow(dead_code)] Vec<u8>),
+    Memory(#[allow(dead_code)] Chunk),
     File(#[allow(dead_code)] FileRange),
 }
 
@@ -116,15 +117,17 @@ impl RequestCtx {
         cl
     }
 
-    unsafe fn link_for(&mut self, r: *mut ngx_http_request_t, data: Vec<u8>) -> *mut ngx_chain_t {
+    unsafe fn link_for(&mut self, r: *mut ngx_http_request_t, data: Chunk) -> *mut ngx_chain_t {
         let cl = self.free_link(r);
         if cl.is_null() {
             return cl;
         }
         let b = (*cl).buf;
-        // nginx sends straight from the Vec's heap memory, which `held`
-        // keeps alive until the buffer is consumed.
-        (*b).start = data.as_ptr().cast_mut();
+        // nginx sends straight from the chunk's memory (a Vec, or a Python
+        // bytes object), which `held` keeps alive until the buffer is
+        // consumed. nginx never writes to a memory buf it sends.
+        let data_ptr = data.as_slice().as_ptr();
+        (*b).start = data_ptr.cast_mut();
         (*b).pos = (*b).start;
         (*b).last = (*b).start.add(data.len());
         (*b).end = (*b).last;

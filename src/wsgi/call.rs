@@ -8,7 +8,7 @@ use super::file_wrapper::FileWrapper;
 use super::response::{body_bytes, write_chunk, write_file, Responder, StartResponse, WriteError};
 use crate::log::{Level, Log};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 use std::sync::{Arc, Mutex};
 
 /// The log of one request: messages carry the request's context, as nginx's
@@ -178,7 +178,8 @@ fn iterate(
         let bytes = body_bytes(&item).map_err(|e| Failure::Python("invalid response body", e))?;
         // The items of a list are all there: the event loop is woken once,
         // when the response is complete, rather than once per item.
-        match write_chunk(py, responder, &bytes, in_memory) {
+        let shared = item.cast::<PyBytes>().ok();
+        match write_chunk(py, responder, &bytes, shared, in_memory) {
             Ok(()) => {}
             Err(WriteError::Cancelled) => return Err(Failure::Cancelled),
             Err(WriteError::NotStarted) => {
@@ -284,6 +285,6 @@ pub fn send_error(exchange: &Arc<Exchange>, body: &str) {
     // Within a job: the thread's `finish()` follows and wakes the event loop.
     let _ = exchange
         .queue(Event::Head(head))
-        .and_then(|_| exchange.queue(Event::Data(body)))
+        .and_then(|_| exchange.queue(Event::Data(body.into())))
         .and_then(|_| exchange.queue(Event::End));
 }

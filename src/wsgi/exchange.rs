@@ -27,7 +27,7 @@ pub struct ResponseHead {
 pub enum Event {
     /// Always the first event, once.
     Head(ResponseHead),
-    Data(Vec<u8>),
+    Data(super::chunk::Chunk),
     /// A range of a file, for nginx to send itself (sendfile).
     File(super::file_wrapper::FileRange),
     /// The response is complete.
@@ -238,8 +238,8 @@ mod tests {
     #[test]
     fn wakes_once_per_batch() {
         let (ex, rx) = exchange(1024);
-        ex.push(Event::Data(b"a".to_vec())).unwrap();
-        ex.push(Event::Data(b"b".to_vec())).unwrap();
+        ex.push(Event::Data(b"a".to_vec().into())).unwrap();
+        ex.push(Event::Data(b"b".to_vec().into())).unwrap();
         assert_eq!(rx.try_recv(), Ok(7));
         assert!(rx.try_recv().is_err(), "second push must not wake again");
         assert_eq!(ex.take().events.len(), 2);
@@ -250,7 +250,7 @@ mod tests {
     #[test]
     fn producer_waits_for_the_consumer() {
         let (ex, _rx) = exchange(4);
-        ex.push(Event::Data(b"12345".to_vec())).unwrap();
+        ex.push(Event::Data(b"12345".to_vec().into())).unwrap();
         let producer = {
             let ex = ex.clone();
             std::thread::spawn(move || ex.wait_for_space())
@@ -267,7 +267,7 @@ mod tests {
     #[test]
     fn cancel_releases_a_waiting_producer_and_refuses_pushes() {
         let (ex, _rx) = exchange(1);
-        ex.push(Event::Data(b"xx".to_vec())).unwrap();
+        ex.push(Event::Data(b"xx".to_vec().into())).unwrap();
         let producer = {
             let ex = ex.clone();
             std::thread::spawn(move || ex.wait_for_space())
@@ -292,7 +292,7 @@ mod tests {
     #[test]
     fn a_producer_about_to_wait_wakes_the_consumer_for_its_quiet_chunks() {
         let (ex, rx) = exchange(4);
-        ex.queue(Event::Data(b"12345".to_vec())).unwrap();
+        ex.queue(Event::Data(b"12345".to_vec().into())).unwrap();
         assert!(!ex.has_space());
         let producer = {
             let ex = ex.clone();

@@ -2,6 +2,7 @@
 
 pub mod call;
 pub mod cgi;
+pub mod chunk;
 pub mod environ;
 pub mod exchange;
 pub mod file_wrapper;

@@ -3,6 +3,7 @@
 //! that could corrupt the response on the wire is an exception raised into
 //! the application, never bytes sent.
 
+use super::chunk::{release_dropped, Chunk};
 use super::exchange::{Cancelled, Event, Exchange, ResponseHead};
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -204,15 +205,20 @@ impl Responder {
 /// than the declared Content-Length, waiting (without the GIL) while the
 /// client is behind. `more` says that the caller has more ready at once
 /// (the items of a list): the event loop is then woken by what follows.
+/// `data` is the item's bytes; `shared` the item itself when it is an
+/// (immutable) `bytes`, which nginx may then send without a copy.
 pub fn write_chunk(
     py: Python<'_>,
     responder: &Mutex<Responder>,
     data: &[u8],
+    shared: Option<&Bound<'_, PyBytes>>,
     more: bool,
 ) -> Result<(), WriteError> {
     if data.is_empty() {
         return Ok(());
     }
+    // Chunks sent earlier and dropped by the event loop are released here.
+    release_dropped(py);
     let (exchange, chunk) = {
         let mut r = responder.lock().unwrap();
         r.send_head()?;
@@ -225,7 +231,11 @@ pub fn write_chunk(
             return Ok(());
         }
         r.sent += n as u64;
-        (r.exchange.clone(), data[..n].to_vec())
+        let chunk = match shared {
+            Some(bytes) => Chunk::of_bytes(bytes, n),
+            None => Chunk::Owned(data[..n].to_vec()),
+        };
+        (r.exchange.clone(), chunk)
     };
     if !exchange.has_space() {
         py.detach(|| exchange.wait_for_space())
@@ -363,7 +373,8 @@ pub struct Write {
 impl Write {
     fn __call__(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<()> {
         let bytes = body_bytes(data)?;
-        write_chunk(py, &self.responder, &bytes, false).map_err(write_error_to_py)
+        let shared = data.cast::<PyBytes>().ok();
+        write_chunk(py, &self.responder, &bytes, shared, false).map_err(write_error_to_py)
     }
 }
 
