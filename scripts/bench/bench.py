@@ -53,6 +53,7 @@ SERVERS = {
     "return200":     dict(kind="return", label="nginx return 200"),
     "static":        dict(kind="static", label="nginx static file"),
     "wsgi":          dict(kind="wsgi", label="wsgi_app"),
+    "wsgi-inline":   dict(kind="wsgi", inline=True, label="wsgi_app, wsgi_inline on"),
     "wsgi-t1":       dict(kind="wsgi", threads=1, label="wsgi_app, wsgi_threads 1"),
     "wsgi-t16":      dict(kind="wsgi", threads=16, label="wsgi_app, wsgi_threads 16"),
     "wsgi-t64":      dict(kind="wsgi", threads=64, label="wsgi_app, wsgi_threads 64"),
@@ -70,7 +71,7 @@ SERVERS = {
 # (for sleep: the ideal threads / 10 ms). body: expected response body size.
 SCENARIOS = {
     "hello": dict(path="/hello", body=13, ceiling="return200",
-                  servers=["return200", "wsgi", "upstream-unix", "upstream-tcp",
+                  servers=["return200", "wsgi", "wsgi-inline", "upstream-unix", "upstream-tcp",
                            "pass-unix", "pass-tcp", "granian", "gunicorn"]),
     "stream": dict(path="/stream", body=MIB, ceiling="static",
                    servers=["static", "wsgi", "upstream-unix", "upstream-tcp", "pass-unix", "pass-tcp"]),
@@ -257,7 +258,8 @@ def nginx_conf(server_key, prefix, args):
         http = (f"    wsgi_python_path {APPS};\n"
                 f"    wsgi_threads {s.get('threads', WSGI_THREADS_DEFAULT)};\n"
                 f"    wsgi_queue {args.wsgi_queue};\n")
-        loc = "        location / {\n            wsgi_app bench_app:application;\n        }"
+        inline = "            wsgi_inline on;\n" if s.get("inline") else ""
+        loc = f"        location / {{\n{inline}            wsgi_app bench_app:application;\n        }}"
     elif kind == "pass":
         addr = uwsgi_address(s["transport"])
         addr = f"unix:{addr}" if s["transport"] == "unix" else addr
@@ -691,6 +693,8 @@ def targets(rows):
     else:
         out.append(("PASS" if cpu <= 16 else "MISS", "hello: wsgi_app ≤ 16 µs server CPU/request",
                     f"{cpu:.1f} µs" + ("" if cpu <= 16 else f", over by {(cpu / 16 - 1) * 100:.0f}%")))
+    ratio("hello: wsgi_app, wsgi_inline on ≥ 0.7× nginx return 200", val("hello", "wsgi-inline"),
+          val("hello", "return200"), 0.7, cpu=("hello", "wsgi-inline", "return200"))
     ratio("stream 1 MiB: wsgi_app ≥ 3× uwsgi_pass (unix)", val("stream", "wsgi"), val("stream", "pass-unix"), 3,
           cpu=("stream", "wsgi", "pass-unix"))
     ratio("file 1 MiB: wsgi_app ≥ 0.8× nginx static", val("file", "wsgi"), val("file", "static"), 0.8,
