@@ -246,6 +246,30 @@ mod tests {
         pool.shared.queue.lock().unwrap().sleeping
     }
 
+    /// `n` threads, all asleep when this returns.
+    fn sleeping_threads(
+        pool: &Pool<Box<dyn FnOnce() + Send>>,
+        n: usize,
+    ) -> Vec<std::thread::JoinHandle<()>> {
+        let handles = threads(pool, n);
+        while sleeping(pool) < n {
+            std::thread::yield_now();
+        }
+        handles
+    }
+
+    /// A job that blocks until `release` is sent to (10 s at most), and
+    /// reports on `done` whether it was released.
+    fn blocked_job(
+        release: std::sync::mpsc::Receiver<()>,
+        done: std::sync::mpsc::Sender<bool>,
+    ) -> Box<dyn FnOnce() + Send> {
+        Box::new(move || {
+            done.send(release.recv_timeout(Duration::from_secs(10)).is_ok())
+                .unwrap()
+        })
+    }
+
     #[test]
     fn a_job_queued_behind_a_blocked_one_is_taken_by_another_thread() {
         // Both threads sleep; two jobs arrive back to back, so the second
@@ -253,19 +277,10 @@ mod tests {
         // the woken thread takes blocks until the second job has run,
         // which only the other thread can do.
         let pool: Pool<Box<dyn FnOnce() + Send>> = Pool::new(2, 2);
-        let handles = threads(&pool, 2);
-        while sleeping(&pool) < 2 {
-            std::thread::yield_now();
-        }
+        let handles = sleeping_threads(&pool, 2);
         let (tx, rx) = std::sync::mpsc::channel::<()>();
         let (done_tx, done_rx) = std::sync::mpsc::channel::<bool>();
-        assert!(pool
-            .submit(Box::new(move || {
-                done_tx
-                    .send(rx.recv_timeout(Duration::from_secs(10)).is_ok())
-                    .unwrap()
-            }))
-            .is_ok());
+        assert!(pool.submit(blocked_job(rx, done_tx)).is_ok());
         assert!(pool.submit(Box::new(move || tx.send(()).unwrap())).is_ok());
         assert!(
             done_rx.recv().unwrap(),
@@ -278,19 +293,10 @@ mod tests {
     #[test]
     fn a_job_submitted_while_a_thread_blocks_wakes_a_sleeper() {
         let pool: Pool<Box<dyn FnOnce() + Send>> = Pool::new(2, 2);
-        let handles = threads(&pool, 2);
-        while sleeping(&pool) < 2 {
-            std::thread::yield_now();
-        }
+        let handles = sleeping_threads(&pool, 2);
         let (tx, rx) = std::sync::mpsc::channel::<()>();
         let (done_tx, done_rx) = std::sync::mpsc::channel::<bool>();
-        assert!(pool
-            .submit(Box::new(move || {
-                done_tx
-                    .send(rx.recv_timeout(Duration::from_secs(10)).is_ok())
-                    .unwrap()
-            }))
-            .is_ok());
+        assert!(pool.submit(blocked_job(rx, done_tx)).is_ok());
         // Once the first job runs (and blocks), a second one must still run.
         while pool.shared.queue.lock().unwrap().running != 1 {
             std::thread::yield_now();
