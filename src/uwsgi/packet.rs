@@ -13,12 +13,15 @@
 //! is an error ([`PacketError`]), never a truncated or wrapped length (nginx
 //! refuses such a request too, with "uwsgi request is too big").
 //!
-//! The nginx side sizes one buffer with [`encoded_len`] and fills it with
-//! [`encode_into`]; [`encode_vars`] does both into a new `Vec`. The
-//! variables are any slice of byte-string pairs, such as the
-//! [`Vars`](crate::wsgi::cgi::Vars) of [`cgi_vars`](crate::wsgi::cgi::cgi_vars)
-//! or borrowed `(&[u8], &[u8])` pairs. [`decode`] parses a packet back, for
-//! tests and the capture tool's checks.
+//! Every encoder measures and checks the variables in one pass
+//! ([`visited_len`]) and writes them in a second. The variables come from a
+//! [`Visit`]: `uwsgi_upstream` visits the request's CGI variables in place
+//! ([`encode_visited`] with [`visit_cgi_vars`](crate::wsgi::cgi::visit_cgi_vars)),
+//! so nothing but the packet is allocated. [`encoded_len`], [`encode_into`]
+//! and [`encode_vars`] do the same for a slice of byte-string pairs, such
+//! as the [`Vars`](crate::wsgi::cgi::Vars) of
+//! [`cgi_vars`](crate::wsgi::cgi::cgi_vars). [`decode`] parses a packet
+//! back, for tests and the capture tool's checks.
 //!
 //! ```
 //! use ngx_http_wsgi_module::uwsgi::packet::{encode_into, encoded_len};
@@ -144,35 +147,66 @@ fn checked_var_size(index: usize, key: &[u8], value: &[u8]) -> Result<usize, Pac
     Ok(var_size(key, value))
 }
 
-/// The size of the variables block (`datasize`), header excluded.
-///
-/// Errors, in this order: the first variable whose key or value is over
-/// 65535 bytes, then a block over 65535 bytes.
-pub fn vars_len<K, V>(vars: &[(K, V)]) -> Result<usize, PacketError>
+/// A source of variables: it calls its argument once per variable, in
+/// order, the same way each time it is called. The request side visits its
+/// CGI variables in place (`visit_cgi_vars`); a slice of pairs is one too.
+pub type Visit<'a> = &'a dyn Fn(&mut dyn FnMut(&[u8], &[u8]));
+
+fn each_pair<K, V>(vars: &[(K, V)], f: &mut dyn FnMut(&[u8], &[u8]))
 where
     K: AsRef<[u8]>,
     V: AsRef<[u8]>,
 {
-    let mut total = 0usize;
-    for (index, (key, value)) in vars.iter().enumerate() {
-        let n = checked_var_size(index, key.as_ref(), value.as_ref())?;
-        total = total.saturating_add(n);
+    for (k, v) in vars {
+        f(k.as_ref(), v.as_ref());
+    }
+}
+
+/// The size of the variables block (`datasize`), header excluded.
+///
+/// Errors, in this order: the first variable whose key or value is over
+/// 65535 bytes, then a block over 65535 bytes.
+pub fn visited_len(visit: Visit) -> Result<usize, PacketError> {
+    let (mut count, mut total, mut error) = (0usize, 0usize, None);
+    visit(&mut |key, value| {
+        if error.is_none() {
+            match checked_var_size(count, key, value) {
+                Ok(n) => total = total.saturating_add(n),
+                Err(e) => error = Some(e),
+            }
+        }
+        count += 1;
+    });
+    if let Some(e) = error {
+        return Err(e);
     }
     if total > MAX_LEN {
-        let (largest, largest_len) = vars
-            .iter()
-            .map(|(k, v)| (k.as_ref(), var_size(k.as_ref(), v.as_ref())))
-            .max_by_key(|&(_, n)| n)
-            .map(|(k, n)| (show(k), n))
-            .unwrap_or_default();
+        // The error path only: a second pass names the largest variable
+        // (the last of equals, as `max_by_key` would).
+        let (mut largest, mut largest_len) = (String::new(), 0);
+        visit(&mut |key, value| {
+            let n = var_size(key, value);
+            if n >= largest_len {
+                (largest, largest_len) = (show(key), n);
+            }
+        });
         return Err(PacketError::VarsTooLong {
             len: total,
-            count: vars.len(),
+            count,
             largest,
             largest_len,
         });
     }
     Ok(total)
+}
+
+/// `visited_len` of a slice of pairs.
+pub fn vars_len<K, V>(vars: &[(K, V)]) -> Result<usize, PacketError>
+where
+    K: AsRef<[u8]>,
+    V: AsRef<[u8]>,
+{
+    visited_len(&|f| each_pair(vars, f))
 }
 
 /// The size of the packet without its body: header and variables. This is
@@ -185,32 +219,37 @@ where
     Ok(HEADER_LEN + vars_len(vars)?)
 }
 
-/// The error for a failed [`encode_into`]: the variables' own error if
-/// they have one (so that all entry points report the same error), else
-/// the buffer's.
-fn encode_error<K, V>(vars: &[(K, V)], available: usize) -> PacketError
-where
-    K: AsRef<[u8]>,
-    V: AsRef<[u8]>,
-{
-    match encoded_len(vars) {
-        Err(e) => e,
-        Ok(needed) => PacketError::BufferTooSmall { needed, available },
-    }
-}
-
 fn put_u16(dst: &mut [u8], n: usize) {
     debug_assert!(n <= MAX_LEN);
     dst[..2].copy_from_slice(&(n as u16).to_le_bytes());
 }
 
-/// Writes the header and the variables at the start of `out` in one pass
-/// (the header is written last, once `datasize` is known) and returns how
-/// many bytes it wrote: `encoded_len(vars)`. `out` may be longer.
+/// Write a packet whose variables block `visited_len` measured at
+/// `datasize` bytes into `out`, which holds at least `HEADER_LEN + datasize`.
+fn write_visited(visit: Visit, datasize: usize, modifier1: u8, modifier2: u8, out: &mut [u8]) {
+    out[0] = modifier1;
+    put_u16(&mut out[1..3], datasize);
+    out[3] = modifier2;
+    let mut pos = HEADER_LEN;
+    visit(&mut |key, value| {
+        let end = pos + var_size(key, value);
+        let (klen, rest) = out[pos..end].split_at_mut(2);
+        let (kbytes, rest) = rest.split_at_mut(key.len());
+        let (vlen, vbytes) = rest.split_at_mut(2);
+        put_u16(klen, key.len());
+        kbytes.copy_from_slice(key);
+        put_u16(vlen, value.len());
+        vbytes.copy_from_slice(value);
+        pos = end;
+    });
+    debug_assert_eq!(pos, HEADER_LEN + datasize);
+}
+
+/// Writes the header and the variables at the start of `out` and returns
+/// how many bytes it wrote: `encoded_len(vars)`. `out` may be longer.
 ///
-/// Every length is checked as it is written, so this never produces a
-/// malformed packet even without a prior [`encoded_len`]. On error the
-/// contents of `out` are unspecified and must not be sent.
+/// The variables are measured and checked first, so this never produces a
+/// malformed packet; on error nothing is written.
 pub fn encode_into<K, V>(
     vars: &[(K, V)],
     modifier1: u8,
@@ -221,66 +260,27 @@ where
     K: AsRef<[u8]>,
     V: AsRef<[u8]>,
 {
-    if out.len() < HEADER_LEN {
-        return Err(encode_error(vars, out.len()));
+    let visit: Visit = &|f| each_pair(vars, f);
+    let datasize = visited_len(visit)?;
+    let needed = HEADER_LEN + datasize;
+    if out.len() < needed {
+        return Err(PacketError::BufferTooSmall {
+            needed,
+            available: out.len(),
+        });
     }
-    let mut pos = HEADER_LEN;
-    for (index, (key, value)) in vars.iter().enumerate() {
-        let (key, value) = (key.as_ref(), value.as_ref());
-        let n = checked_var_size(index, key, value).map_err(|_| encode_error(vars, out.len()))?;
-        let end = pos + n;
-        if end - HEADER_LEN > MAX_LEN || end > out.len() {
-            return Err(encode_error(vars, out.len()));
-        }
-        let dst = &mut out[pos..end];
-        let (klen, rest) = dst.split_at_mut(2);
-        let (kbytes, rest) = rest.split_at_mut(key.len());
-        let (vlen, vbytes) = rest.split_at_mut(2);
-        put_u16(klen, key.len());
-        kbytes.copy_from_slice(key);
-        put_u16(vlen, value.len());
-        vbytes.copy_from_slice(value);
-        pos = end;
-    }
-    out[0] = modifier1;
-    put_u16(&mut out[1..3], pos - HEADER_LEN);
-    out[3] = modifier2;
-    Ok(pos)
+    write_visited(visit, datasize, modifier1, modifier2, out);
+    Ok(needed)
 }
 
-/// Encode the variables that `visit` produces (it calls its argument once
-/// per variable, the same way each time) without collecting them first: one
-/// pass measures, one writes, and the packet is the only allocation. Errors
-/// are those of `encode_vars`.
-pub fn encode_visited(
-    visit: impl Fn(&mut dyn FnMut(&[u8], &[u8])),
-    modifier1: u8,
-    modifier2: u8,
-) -> Result<Vec<u8>, PacketError> {
-    let mut len = 0usize;
-    let mut fits = true;
-    visit(&mut |key, value| {
-        fits &= key.len() <= MAX_LEN && value.len() <= MAX_LEN;
-        len = len.saturating_add(var_size(key, value));
-    });
-    if !fits || len > MAX_LEN {
-        // The rare failure: collect, for the error's details.
-        let mut vars: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-        visit(&mut |k, v| vars.push((k.to_vec(), v.to_vec())));
-        return encode_vars(&vars, modifier1, modifier2);
-    }
-    let mut out = Vec::with_capacity(HEADER_LEN + len);
-    out.push(modifier1);
-    out.extend_from_slice(&(len as u16).to_le_bytes());
-    out.push(modifier2);
-    visit(&mut |key, value| {
-        out.extend_from_slice(&(key.len() as u16).to_le_bytes());
-        out.extend_from_slice(key);
-        out.extend_from_slice(&(value.len() as u16).to_le_bytes());
-        out.extend_from_slice(value);
-    });
-    debug_assert_eq!(out.len(), HEADER_LEN + len);
-    Ok(out)
+/// The packet of the variables `visit` produces, in a new buffer of
+/// exactly its size, without collecting the variables first: one pass
+/// measures, one writes.
+pub fn encode_visited(visit: Visit, modifier1: u8, modifier2: u8) -> Result<Vec<u8>, PacketError> {
+    let datasize = visited_len(visit)?;
+    let mut buf = vec![0u8; HEADER_LEN + datasize];
+    write_visited(visit, datasize, modifier1, modifier2, &mut buf);
+    Ok(buf)
 }
 
 /// The packet without its body (header and variables) in a new buffer of
@@ -294,11 +294,7 @@ where
     K: AsRef<[u8]>,
     V: AsRef<[u8]>,
 {
-    let len = encoded_len(vars)?;
-    let mut buf = vec![0u8; len];
-    let written = encode_into(vars, modifier1, modifier2, &mut buf)?;
-    debug_assert_eq!(written, len);
-    Ok(buf)
+    encode_visited(&|f| each_pair(vars, f), modifier1, modifier2)
 }
 
 /// The part of a variable that did not fit in the block.
@@ -1002,28 +998,6 @@ mod tests {
             p.add_param(&name, &value);
         }
         p
-    }
-
-    #[test]
-    fn encode_visited_is_encode_vars_of_the_same_variables() {
-        let mut rng = Rng(0x5EED_0005);
-        let (mut ok, mut err) = (0, 0);
-        for _ in 0..2000 {
-            let parts = random_parts(&mut rng);
-            let m1 = rng.below(256) as u8;
-            let visited = encode_visited(
-                |f| crate::wsgi::cgi::visit_cgi_vars(&parts, |k, v| f(k.name(), v)),
-                m1,
-                7,
-            );
-            assert_eq!(visited, encode_vars(&cgi_vars(&parts), m1, 7));
-            if visited.is_ok() {
-                ok += 1
-            } else {
-                err += 1
-            }
-        }
-        assert!(ok > 500 && err > 100, "ok {ok}, err {err}");
     }
 
     #[test]

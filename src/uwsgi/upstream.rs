@@ -136,7 +136,7 @@ unsafe extern "C" fn body_read(r: *mut ngx_http_request_t) {
             body.len(),
         );
         match packet::encode_visited(
-            |f| visit_cgi_vars(&parts, |k, v| f(k.name(), v)),
+            &|f| visit_cgi_vars(&parts, |k, v| f(k.name(), v)),
             lcf.uwsgi.modifier1.unwrap_or(0),
             lcf.uwsgi.modifier2.unwrap_or(0),
         ) {
