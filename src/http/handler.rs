@@ -121,7 +121,7 @@ unsafe fn dispatch(r: *mut ngx_http_request_t) -> ngx_int_t {
         return NGX_DONE as ngx_int_t;
     }
     if rt.submit(job).is_err() {
-        ctx.exchange.retire();
+        ctx.detach(r);
         if upstream::has_upstream(lcf) {
             upstream::fallback_after_body(r, "all Python threads are busy and wsgi_queue is full");
             return NGX_DONE as ngx_int_t;
@@ -132,7 +132,6 @@ unsafe fn dispatch(r: *mut ngx_http_request_t) -> ngx_int_t {
             "wsgi: all Python threads are busy and the queue of app \"{}\" is full (wsgi_queue)",
             rt.app_name(app)
         );
-        ctx.exchange.retire();
         return output::send_plain(
             r,
             503,

@@ -73,6 +73,14 @@ impl RequestCtx {
         Some(&mut *ctx)
     }
 
+    /// The request will not be run after all (the queue is full): retire
+    /// the exchange and free the module's context slot, which the
+    /// `uwsgi_upstream` fallback uses for its own context.
+    pub unsafe fn detach(&self, r: *mut ngx_http_request_t) {
+        self.exchange.retire();
+        *(*r).ctx.add(Module::module().ctx_index) = ptr::null_mut();
+    }
+
     unsafe fn get(r: *mut ngx_http_request_t) -> Option<&'static mut RequestCtx> {
         (*(*r).ctx.add(Module::module().ctx_index) as *mut RequestCtx).as_mut()
     }
