@@ -170,7 +170,9 @@ impl<J> Receiver<J> {
     }
 
     /// `try_next`, waiting as long as needed; `None` once the pool is
-    /// closed and empty.
+    /// closed and empty. (The runtime interleaves the two itself, to
+    /// release the GIL only around `wait`.)
+    #[cfg(test)]
     pub fn next(&mut self) -> Option<J> {
         loop {
             match self.try_next() {

@@ -102,33 +102,13 @@ impl Body {
     }
 }
 
-fn pread_exact(fd: i32, mut buf: &mut [u8], mut offset: u64) -> std::io::Result<()> {
-    while !buf.is_empty() {
-        let n = unsafe {
-            libc::pread(
-                fd,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                offset as libc::off_t,
-            )
-        };
-        if n < 0 {
-            let err = std::io::Error::last_os_error();
-            if err.kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(err);
-        }
-        if n == 0 {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "request body temp file is shorter than expected",
-            ));
-        }
-        buf = &mut buf[n as usize..];
-        offset += n as u64;
-    }
-    Ok(())
+fn pread_exact(fd: i32, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    use std::os::unix::io::FromRawFd;
+    // SAFETY: nginx owns the descriptor and keeps it open while the body
+    // lives (see `Body`); ManuallyDrop never closes it.
+    let file = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(fd) });
+    file.read_exact_at(buf, offset)
 }
 
 const LINE_BLOCK: usize = 8192;
