@@ -91,7 +91,10 @@ struct Names {
 
 /// The keys every request shares, and interned keys for the others.
 pub struct EnvironTemplate {
+    /// The constant keys: for the thread pool, and for `wsgi_inline`
+    /// (`wsgi.multithread` false).
     base: Py<PyDict>,
+    base_inline: Py<PyDict>,
     names: Mutex<Names>,
 }
 
@@ -123,6 +126,11 @@ impl EnvironTemplate {
             .map(|k| Slot::new(PyString::intern(py, k).unbind(), !changes_every_request(k)))
             .collect();
         Ok(EnvironTemplate {
+            base_inline: {
+                let inline = base.copy()?;
+                inline.set_item("wsgi.multithread", false)?;
+                inline.unbind()
+            },
             base: base.unbind(),
             names: Mutex::new(Names {
                 fixed,
@@ -138,7 +146,12 @@ impl EnvironTemplate {
         single_threaded: bool,
         input: Input,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let environ = self.base.bind(py).copy()?;
+        let base = if single_threaded {
+            &self.base_inline
+        } else {
+            &self.base
+        };
+        let environ = base.bind(py).copy()?;
         let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
         let names = &mut *names;
         let mut result = Ok(());
@@ -166,9 +179,6 @@ impl EnvironTemplate {
             "wsgi.url_scheme",
             if parts.https { "https" } else { "http" },
         )?;
-        if single_threaded {
-            environ.set_item("wsgi.multithread", false)?;
-        }
         environ.set_item("wsgi.input", Bound::new(py, input)?)?;
         Ok(environ)
     }
