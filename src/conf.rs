@@ -25,6 +25,9 @@ pub struct MainConf {
     pub queue: Option<usize>,
     /// One entry per `wsgi_app`, with the `sys.path` its location asks for.
     pub apps: Vec<(AppSpec, Vec<String>)>,
+    /// Some `wsgi_app` location runs on the thread pool (not `wsgi_inline`):
+    /// without one, the workers start no Python threads.
+    pub pooled: bool,
     pub vars: Option<crate::http::request::VarIndexes>,
 }
 
@@ -33,7 +36,11 @@ impl MainConf {
         RuntimeConfig {
             home: self.home.clone(),
             apps: self.apps.clone(),
-            threads: self.threads.unwrap_or(DEFAULT_THREADS),
+            threads: if self.pooled {
+                self.threads.unwrap_or(DEFAULT_THREADS)
+            } else {
+                0
+            },
             queue: self.queue.unwrap_or(DEFAULT_QUEUE),
             multiprocess,
         }
@@ -626,7 +633,9 @@ pub unsafe extern "C" fn merge_loc_conf(
         return ngx::core::NGX_CONF_ERROR;
     }
     if let Some(i) = conf.app {
-        main_conf(cf).apps[i].1 = conf.merged_python_path.clone();
+        let main = main_conf(cf);
+        main.apps[i].1 = conf.merged_python_path.clone();
+        main.pooled |= !conf.inline();
     }
     ngx::core::NGX_CONF_OK
 }

@@ -89,7 +89,29 @@ application raised an exception: RuntimeError: inline boom
 ["first second\n", "1\n", "first second\n", "2\n"]
 
 
-=== TEST 8: wsgi_inline takes on or off
+=== TEST 8: with every app inline, the worker starts no Python threads
+--- config
+    location / { wsgi_inline on; wsgi_app inline:threads; }
+--- request
+GET /
+--- response_body
+1
+
+
+=== TEST 9: with one app on the pool, wsgi_threads threads are started
+--- http_config
+    wsgi_python_path $TEST_NGINX_APPS;
+    wsgi_threads 3;
+--- config
+    location /pooled { wsgi_app inline:where; }
+    location / { wsgi_inline on; wsgi_app inline:threads; }
+--- request
+GET /
+--- response_body
+4
+
+
+=== TEST 10: wsgi_inline takes on or off
 --- config
     location / { wsgi_inline sometimes; wsgi_app inline:where; }
 --- must_die
@@ -97,7 +119,7 @@ application raised an exception: RuntimeError: inline boom
 "wsgi_inline" takes "on" or "off", not "sometimes"
 
 
-=== TEST 9: wsgi_inline is not duplicated
+=== TEST 11: wsgi_inline is not duplicated
 --- config
     location / { wsgi_inline on; wsgi_inline off; wsgi_app inline:where; }
 --- must_die

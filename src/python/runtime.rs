@@ -20,6 +20,7 @@ pub struct RuntimeConfig {
     pub home: Option<std::path::PathBuf>,
     /// Each app with the `sys.path` entries its location asked for.
     pub apps: Vec<(AppSpec, Vec<String>)>,
+    /// 0 when every app runs inline.
     pub threads: usize,
     pub queue: usize,
     pub multiprocess: bool,
@@ -84,7 +85,7 @@ impl Runtime {
         })
         .map_err(|e| Python::attach(|py| crate::wsgi::call::format_traceback(py, &e)))?;
         let runtime = Arc::new(runtime);
-        for n in 0..config.threads.max(1) {
+        for n in 0..config.threads {
             let rt = runtime.clone();
             let rx = runtime.pool.receiver();
             std::thread::Builder::new()

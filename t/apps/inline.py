@@ -52,3 +52,10 @@ def closing(environ, start_response):
 def closed_count(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [b"%d\n" % Closing.closed]
+
+
+def threads(environ, start_response):
+    """How many OS threads this nginx worker has."""
+    import os
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"%d\n" % len(os.listdir("/proc/self/task"))]
