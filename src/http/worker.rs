@@ -95,14 +95,18 @@ unsafe extern "C" fn wake_handler(_ev: *mut ngx_event_t) {
         while libc::read(w.waker.fd, (&raw mut buf).cast(), 8) == 8 {}
         let ready = std::mem::take(&mut *w.waker.ready.lock().unwrap());
         for exchange in ready {
-            if !exchange.is_retired() {
-                let r = exchange.token as *mut ngx_http_request_t;
-                let c = (*r).connection;
-                output::pump(r);
-                // What a request handler does after its event: run the
-                // subrequests that finishing this one posted.
-                ngx_http_run_posted_requests(c);
+            if exchange.is_retired() {
+                continue;
             }
+            let r = exchange.token as *mut ngx_http_request_t;
+            let c = (*r).connection;
+            // One guard per request: a panic while pumping one must not
+            // leave the others of the batch unpumped (nothing would wake
+            // them again).
+            super::guard((), || output::pump(r));
+            // What a request handler does after its event: run the
+            // subrequests that finishing this one posted.
+            ngx_http_run_posted_requests(c);
         }
     })
 }
