@@ -28,22 +28,28 @@ basic.py", line
 raise ValueError("the app failed on purpose")
 
 
-=== TEST 2: an exception after the headers went out cuts the connection
+=== TEST 2: an exception after the headers went out: the first part arrives, then the connection is cut (no last chunk, no keep-alive)
 --- config
+    location /pipeline { wsgi_app streaming:pipeline; }
     location / { wsgi_app basic:raises_after_headers; }
 --- request
-GET /
---- ignore_response
+GET /pipeline?GET%20/|GET%20/
+--- response_body
+1: HTTP/1.1 200 OK; body: chunked, 11 bytes: b'first part\n'; INCOMPLETE
+2: no complete header (0 bytes left: b'')
 --- error_log
 RuntimeError: failed after the headers went out
 
 
-=== TEST 3: close() is still called when iteration fails
+=== TEST 3: close() is still called when iteration fails; what came before reaches the client
 --- config
+    location /pipeline { wsgi_app streaming:pipeline; }
     location / { wsgi_app basic:closing_fails; }
 --- request
-GET /
---- ignore_response
+GET /pipeline?GET%20/
+--- response_body
+1: HTTP/1.1 200 OK; body: chunked, 9 bytes: b'part one\n'; INCOMPLETE
+bytes after the responses: 0
 --- error_log
 RuntimeError: iteration failed
 close() was called
@@ -127,12 +133,15 @@ Content-Length: 5
 sent more than its Content-Length of 5 bytes
 
 
-=== TEST 11: less than Content-Length is logged and the connection closed
+=== TEST 11: less than Content-Length is logged, what there is is sent, and the connection closed
 --- config
+    location /pipeline { wsgi_app streaming:pipeline; }
     location / { wsgi_app basic:short_body; }
 --- request
-GET /
---- ignore_response
+GET /pipeline?GET%20/|GET%20/
+--- response_body
+1: HTTP/1.1 200 OK; body: Content-Length 100, 17 bytes: b'only a few bytes\n'; INCOMPLETE
+2: no complete header (0 bytes left: b'')
 --- error_log
 sent 17 of the 100 bytes of its Content-Length
 

@@ -348,6 +348,8 @@ pub unsafe fn pump(r: *mut ngx_http_request_t) {
                 continue;
             }
             Event::Abort => {
+                // Whatever came before the abort in this batch still goes
+                // out (below); only then is the connection cut, in `release`.
                 ctx.ended = true;
                 ctx.aborted = true;
                 continue;
@@ -365,7 +367,7 @@ pub unsafe fn pump(r: *mut ngx_http_request_t) {
         tail = cl;
     }
 
-    if (*c).error() == 0 && !ctx.aborted {
+    if (*c).error() == 0 {
         if !tail.is_null() {
             let b = (*tail).buf;
             (*b).set_flush(1);
@@ -377,7 +379,7 @@ pub unsafe fn pump(r: *mut ngx_http_request_t) {
                 }
             }
             ctx.rc = ngx_http_output_filter(r, out);
-        } else if last {
+        } else if last && !ctx.aborted {
             ctx.rc = ngx_http_send_special(r, NGX_HTTP_LAST as ngx_uint_t);
         }
         if ctx.rc == NGX_ERROR as ngx_int_t {
@@ -411,7 +413,12 @@ unsafe fn release(r: *mut ngx_http_request_t, ctx: &mut RequestCtx) {
         // The thread ended without a response (it panicked): nginx's 500.
         NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t
     } else if ctx.aborted || !ctx.ended {
-        NGX_ERROR as ngx_int_t
+        // Cut the response: nginx still sends what it was handed (the
+        // message stays incomplete, without a last chunk or short of its
+        // Content-Length), then closes the connection (HTTP/2: resets the
+        // stream) instead of keeping it alive.
+        (*r).set_keepalive(0);
+        ctx.rc
     } else {
         ctx.rc
     };

@@ -111,10 +111,8 @@ pub fn call_app(
             let iterated = iterate(py, &result, &responder);
             let closed = close(&result);
             match (iterated, closed) {
-                (Ok(()), Err(e)) => Err(Failure::Python(
-                    "close() of the response raised an exception",
-                    e,
-                )),
+                // The body is complete (or short of its Content-Length,
+                // which `finish` deals with): the client gets it as it is.
                 (outcome, Err(e)) => {
                     log.exception(py, "close() of the response raised an exception", &e);
                     outcome
