@@ -11,6 +11,7 @@ our %Documented = (
     HTTP_TRANSFER_ENCODING => 'the container gets a de-chunked body',
     HTTP_PROXY             => 'httpoxy',
     REMOTE_PORT            => 'a new connection each time',
+    CONTENT_LENGTH         => 'left out without a body; stock sends it empty',
 );
 # Under a prefix location, PATH_INFO is the rest of the path (TEST 9-10).
 use Test::Nginx::Socket 'no_plan';
@@ -97,6 +98,10 @@ add_response_body_check(sub {
     if (my $m = $block->modifiers) {
         is "$rec->{modifier1} $rec->{modifier2}", $m, "$name - the configured modifiers";
     }
+    if (my $gone = $block->absent) {
+        my %ours = map { @$_ } @{ $rec->{pairs} };
+        ok !exists $ours{$_}, "$name - no $_" for split ' ', $gone;
+    }
     if (my $want = $block->expect) {
         my %ours = map { @$_ } @{ $rec->{pairs} };
         for my $line (split /\n/, $want) {
@@ -118,6 +123,7 @@ __DATA__
 === uwsgi_upstream: the same GET
 --- raw_request eval
 "GET /a%20b/c?x=1&y=%41 HTTP/1.1\r\nHost: localhost\r\nX-Multi: one\r\nX-Multi: two\r\nCookie: a=1\r\nCookie: b=2\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+--- absent: CONTENT_LENGTH
 --- expect
 SCRIPT_NAME=
 HTTP_HOST=localhost

@@ -171,13 +171,13 @@ Content-Type: application/x-www-form-urlencoded
 --- response_body_like: "CONTENT_LENGTH": "11", "CONTENT_TYPE": "application/x-www-form-urlencoded"
 
 
-=== TEST 16: without a body CONTENT_LENGTH is empty
+=== TEST 16: without a body CONTENT_LENGTH is absent (gunicorn, waitress and mod_wsgi leave it out too); CONTENT_TYPE is empty
 --- config
     location / { wsgi_app basic:one_key; }
---- request
-GET /?CONTENT_LENGTH
---- response_body
-CONTENT_LENGTH=
+--- request eval
+["GET /?CONTENT_LENGTH", "GET /?CONTENT_TYPE"]
+--- response_body eval
+["CONTENT_LENGTH=<absent>\n", "CONTENT_TYPE=\n"]
 
 
 === TEST 17: wsgi_param adds keys with nginx variables; if_not_empty skips empty ones
@@ -249,3 +249,25 @@ logged
 wsgi.errors: a line to wsgi.errors
 stdout: a line printed to stdout
 --- log_level: info
+
+
+=== TEST 23: a server without server_name: SERVER_NAME is the request's host name without the port
+--- http_config
+    wsgi_python_path $TEST_NGINX_APPS;
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location / { wsgi_app basic:one_key; }
+    }
+--- config
+    location /noname/host {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/?SERVER_NAME;
+        proxy_set_header Host Example.COM:8080;
+    }
+    location /noname/nohost {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/?SERVER_NAME;
+        proxy_set_header Host "";
+    }
+--- request eval
+["GET /noname/host", "GET /noname/nohost"]
+--- response_body eval
+["SERVER_NAME=example.com\n", "SERVER_NAME=127.0.0.1\n"]

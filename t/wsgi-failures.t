@@ -80,7 +80,19 @@ X-Evil:
 has a value with CR, LF or control characters
 
 
-=== TEST 6: hop-by-hop headers are refused
+=== TEST 6: headers in a tuple, not a list, are an error (PEP 3333; wsgiref and mod_wsgi agree)
+--- config
+    location / { wsgi_app basic:tuple_headers; }
+--- request
+GET /
+--- error_code: 500
+--- response_body
+500 Internal Server Error
+--- error_log
+TypeError: headers must be a list of (name, value) tuples, not tuple
+
+
+=== TEST 7: hop-by-hop headers are refused
 --- config
     location / { wsgi_app basic:hop_by_hop; }
 --- request
@@ -90,7 +102,7 @@ GET /
 hop-by-hop header "Connection" is not allowed
 
 
-=== TEST 7: a str body item is an error
+=== TEST 8: a str body item is an error
 --- config
     location / { wsgi_app basic:str_body; }
 --- request
@@ -100,7 +112,7 @@ GET /
 WSGI response body items must be bytes, not str
 
 
-=== TEST 8: returning without start_response is an error
+=== TEST 9: returning without start_response is an error
 --- config
     location / { wsgi_app basic:no_start_response; }
 --- request
@@ -110,7 +122,7 @@ GET /
 before calling start_response()
 
 
-=== TEST 9: a second start_response without exc_info is an error
+=== TEST 10: a second start_response without exc_info is an error
 --- config
     location / { wsgi_app basic:twice; }
 --- request
@@ -120,7 +132,7 @@ GET /
 start_response() called a second time without exc_info
 
 
-=== TEST 10: more than Content-Length is never sent
+=== TEST 11: more than Content-Length is never sent
 --- config
     location / { wsgi_app basic:long_body; }
 --- request
@@ -133,7 +145,7 @@ Content-Length: 5
 sent more than its Content-Length of 5 bytes
 
 
-=== TEST 11: less than Content-Length is logged, what there is is sent, and the connection closed
+=== TEST 12: less than Content-Length is logged, what there is is sent, and the connection closed
 --- config
     location /pipeline { wsgi_app streaming:pipeline; }
     location / { wsgi_app basic:short_body; }
@@ -146,7 +158,7 @@ GET /pipeline?GET%20/|GET%20/
 sent 17 of the 100 bytes of its Content-Length
 
 
-=== TEST 12: a module that does not import: 500, and the traceback in the log
+=== TEST 13: a module that does not import: 500, and the traceback in the log
 --- config
     location /broken { wsgi_app broken_syntax; }
     location /ok { wsgi_app basic:hello; }
@@ -162,7 +174,7 @@ SyntaxError
 app "broken_syntax:application" is not available: it failed to load when the worker started
 
 
-=== TEST 13: the other locations keep serving; each refused request is logged
+=== TEST 14: the other locations keep serving; each refused request is logged
 --- config
     location /broken { wsgi_app broken_syntax; }
     location /ok { wsgi_app basic:hello; }
@@ -174,7 +186,7 @@ app "broken_syntax:application" is not available: it failed to load when the wor
 ["hello, world\n", "500 Internal Server Error: the application failed to load\n", "hello, world\n", "500 Internal Server Error: the application failed to load\n"]
 
 
-=== TEST 14: a missing module names itself in the log
+=== TEST 15: a missing module names itself in the log
 --- config
     location / { wsgi_app no_such_module_for_tests; }
 --- request
@@ -184,7 +196,7 @@ GET /
 ModuleNotFoundError: No module named 'no_such_module_for_tests'
 
 
-=== TEST 15: an import error inside the module shows its traceback
+=== TEST 16: an import error inside the module shows its traceback
 --- config
     location / { wsgi_app import_error; }
 --- request
@@ -195,7 +207,7 @@ import_error.py", line 1
 ModuleNotFoundError: No module named 'module_that_does_not_exist_anywhere'
 
 
-=== TEST 16: a missing callable
+=== TEST 17: a missing callable
 --- config
     location / { wsgi_app basic:no_such_callable; }
 --- request
@@ -205,7 +217,7 @@ GET /
 module "basic" has no attribute "no_such_callable"
 
 
-=== TEST 17: a callable that is not callable
+=== TEST 18: a callable that is not callable
 --- config
     location / { wsgi_app basic:not_callable; }
 --- request

@@ -15,6 +15,8 @@ pub struct VarIndexes {
     query_string: ngx_int_t,
     protocol: ngx_int_t,
     server_name: ngx_int_t,
+    host: ngx_int_t,
+    server_addr: ngx_int_t,
     server_port: ngx_int_t,
     remote_addr: ngx_int_t,
     remote_port: ngx_int_t,
@@ -40,6 +42,8 @@ impl VarIndexes {
             query_string: index(cf, "query_string")?,
             protocol: index(cf, "server_protocol")?,
             server_name: index(cf, "server_name")?,
+            host: index(cf, "host")?,
+            server_addr: index(cf, "server_addr")?,
             server_port: index(cf, "server_port")?,
             remote_addr: index(cf, "remote_addr")?,
             remote_port: index(cf, "remote_port")?,
@@ -107,6 +111,17 @@ pub unsafe fn body(r: *mut ngx_http_request_t) -> Body {
     body
 }
 
+/// SERVER_NAME: the server's `server_name`; in a server without one, the
+/// request's host name without the port (`$host`), else the local address.
+/// PEP 3333: SERVER_NAME "must never be empty".
+unsafe fn server_name<'a>(r: *mut ngx_http_request_t, vars: &VarIndexes) -> &'a [u8] {
+    [vars.server_name, vars.host, vars.server_addr]
+        .into_iter()
+        .map(|i| var(r, i))
+        .find(|v| !v.is_empty())
+        .unwrap_or_default()
+}
+
 pub unsafe fn parts(
     r: *mut ngx_http_request_t,
     lcf: &LocConf,
@@ -120,7 +135,7 @@ pub unsafe fn parts(
         .set(Field::QueryString, var(r, vars.query_string))
         .set(Field::Protocol, var(r, vars.protocol))
         .set(Field::ScriptName, &lcf.script_name)
-        .set(Field::ServerName, var(r, vars.server_name))
+        .set(Field::ServerName, server_name(r, vars))
         .set(Field::ServerPort, var(r, vars.server_port))
         .set(Field::RemoteAddr, var(r, vars.remote_addr))
         .set(Field::RemotePort, var(r, vars.remote_port))

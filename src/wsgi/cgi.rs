@@ -133,6 +133,7 @@ pub const FIXED_KEYS: [&str; 15] = [
     "SCRIPT_NAME",
 ];
 
+const CONTENT_LENGTH: usize = 3;
 const HTTPS: usize = 9;
 
 /// A variable's name: one of `FIXED_KEYS` (by index), or another name (an
@@ -228,9 +229,17 @@ pub fn visit_cgi_vars(p: &RequestParts, mut f: impl FnMut(Key<'_>, &[u8])) {
         p.get(Field::ServerName),
         script_name,
     ];
+    // HTTPS only comes with TLS. CONTENT_LENGTH only comes with a body:
+    // PEP 3333 allows it to be absent, as gunicorn, waitress and mod_wsgi
+    // leave it, and `int(environ.get("CONTENT_LENGTH", 0))` fails on "".
+    let present = |i: usize| match i {
+        HTTPS => p.https,
+        CONTENT_LENGTH => p.content_length.is_some(),
+        _ => true,
+    };
     let has_params = !p.params.is_empty();
     for (i, value) in computed.into_iter().enumerate() {
-        if i == HTTPS && !p.https {
+        if !present(i) {
             continue;
         }
         let name = FIXED_KEYS[i].as_bytes();
@@ -247,7 +256,7 @@ pub fn visit_cgi_vars(p: &RequestParts, mut f: impl FnMut(Key<'_>, &[u8])) {
         FIXED_KEYS
             .iter()
             .enumerate()
-            .any(|(i, k)| k.as_bytes() == name && (i != HTTPS || p.https))
+            .any(|(i, k)| k.as_bytes() == name && present(i))
     };
     for (i, (name, _)) in p.params().enumerate() {
         if emitted(name) || p.params().take(i).any(|(n, _)| n == name) {
@@ -433,11 +442,26 @@ mod tests {
     }
 
     #[test]
-    fn no_body_gives_empty_content_keys() {
+    fn without_a_body_content_length_is_absent() {
         let mut p = RequestParts::default();
         p.set(Field::Method, b"GET");
         let v = cgi_vars(&p);
-        assert_eq!(get(&v, "CONTENT_LENGTH"), Some(""));
+        assert_eq!(get(&v, "CONTENT_LENGTH"), None);
         assert_eq!(get(&v, "CONTENT_TYPE"), Some(""));
+        p.content_length = Some(0);
+        assert_eq!(
+            get(&cgi_vars(&p), "CONTENT_LENGTH"),
+            Some("0"),
+            "an empty body has a length"
+        );
+        p.content_length = None;
+        p.add_param(b"CONTENT_LENGTH", b"42");
+        let v = cgi_vars(&p);
+        assert_eq!(
+            get(&v, "CONTENT_LENGTH"),
+            Some("42"),
+            "a wsgi_param still sets it"
+        );
+        assert_eq!(v.iter().filter(|(k, _)| k == b"CONTENT_LENGTH").count(), 1);
     }
 }

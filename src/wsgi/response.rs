@@ -7,7 +7,7 @@ use super::chunk::{release_dropped, Chunk};
 use super::exchange::{Cancelled, Event, Exchange, ResponseHead};
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes, PyString, PyTuple};
+use pyo3::types::{PyByteArray, PyBytes, PyList, PyString, PyTuple};
 use std::sync::{Arc, Mutex};
 
 /// Headers that describe one hop, not the response: the server owns them.
@@ -337,6 +337,18 @@ impl StartResponse {
             .cast::<PyString>()
             .map_err(|_| PyTypeError::new_err("status must be a str"))?
             .to_cow()?;
+        // PEP 3333: "a list of (header_name, header_value) tuples", as
+        // wsgiref and mod_wsgi insist.
+        if !headers.is_instance_of::<PyList>() {
+            let kind = headers
+                .get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default();
+            return Err(PyTypeError::new_err(format!(
+                "headers must be a list of (name, value) tuples, not {kind}"
+            )));
+        }
         // The str objects stay alive in `strings` while `list` borrows
         // their UTF-8 (no copy for ASCII, the usual case).
         let mut strings = Vec::new();

@@ -102,6 +102,11 @@ def raises_after_headers(environ, start_response):
     raise RuntimeError("failed after the headers went out")
 
 
+def tuple_headers(environ, start_response):
+    start_response("200 OK", (("Content-Type", "text/plain"),))
+    return [b"never sent\n"]
+
+
 def bad_status(environ, start_response):
     start_response("200", [])
     return [b"never sent\n"]
