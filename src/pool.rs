@@ -16,12 +16,27 @@
 //!   sleeper, so that a backlog spreads over the threads when jobs block
 //!   (a request sleeping in I/O does not hold up the queue behind it);
 //! - the condition variable is only signalled when a thread sleeps on it.
+//!
+//! Two kinds of work enter besides new jobs. A job that was admitted
+//! before and comes back (a parked response whose client caught up) is put
+//! at the front with `resume`, outside the capacity: it holds its place
+//! already, and finishing it frees memory. A job that waited too long is
+//! taken out again with `cancel_queued`, atomically with respect to the
+//! threads: either a thread has it, or no thread ever will.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
 
 pub struct Pool<J> {
     shared: Arc<Shared<J>>,
+}
+
+impl<J> Clone for Pool<J> {
+    fn clone(&self) -> Self {
+        Pool {
+            shared: self.shared.clone(),
+        }
+    }
 }
 
 /// One thread's end of the pool.
@@ -114,6 +129,36 @@ impl<J> Pool<J> {
             self.shared.ready.notify_one();
         }
         Ok(())
+    }
+
+    /// Queue a job that was admitted before (a parked response going on)
+    /// at the front, whatever the capacity; hands it back once closed.
+    pub fn resume(&self, job: J) -> Result<(), J> {
+        let mut q = self.shared.queue.lock().unwrap();
+        if q.closed {
+            return Err(job);
+        }
+        q.jobs.push_front(job);
+        let wake = q.wake_one();
+        drop(q);
+        if wake {
+            self.shared.ready.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Take back the first queued job that `is_it` recognizes, if no thread
+    /// has taken it yet.
+    pub fn cancel_queued(&self, is_it: impl Fn(&J) -> bool) -> Option<J> {
+        let mut q = self.shared.queue.lock().unwrap();
+        let i = q.jobs.iter().position(is_it)?;
+        q.jobs.remove(i)
+    }
+
+    /// Jobs waiting for a thread, and jobs a thread is running.
+    pub fn load(&self) -> (usize, usize) {
+        let q = self.shared.queue.lock().unwrap();
+        (q.jobs.len(), q.running)
     }
 
     /// Refuse new jobs and let idle threads return `None`.
@@ -214,6 +259,40 @@ mod tests {
             std::thread::yield_now();
         }
         assert_eq!(t.join().unwrap(), Some(12));
+    }
+
+    #[test]
+    fn a_resumed_job_goes_first_and_past_the_capacity() {
+        let pool = Pool::new(1, 1);
+        let mut rx = pool.receiver();
+        assert!(pool.submit(1).is_ok());
+        assert!(pool.submit(2).is_ok());
+        assert_eq!(pool.submit(3), Err(3), "full");
+        assert!(pool.resume(9).is_ok(), "a resumed job is never refused");
+        assert_eq!(rx.next(), Some(9));
+        assert_eq!(rx.next(), Some(1));
+        pool.close();
+        assert_eq!(pool.resume(10), Err(10), "except once the pool is closed");
+    }
+
+    #[test]
+    fn a_cancelled_job_is_never_run_and_frees_its_place() {
+        let pool = Pool::new(1, 1);
+        let mut rx = pool.receiver();
+        assert!(pool.submit(1).is_ok());
+        assert!(pool.submit(2).is_ok());
+        assert_eq!(pool.cancel_queued(|&j| j == 2), Some(2));
+        assert_eq!(pool.cancel_queued(|&j| j == 2), None, "only once");
+        assert_eq!(pool.load(), (1, 0));
+        assert!(pool.submit(3).is_ok(), "its place is free again");
+        assert_eq!(rx.next(), Some(1));
+        assert_eq!(
+            pool.cancel_queued(|&j| j == 1),
+            None,
+            "a job a thread took cannot be cancelled"
+        );
+        assert_eq!(pool.load(), (1, 1));
+        assert_eq!(rx.next(), Some(3));
     }
 
     #[test]

@@ -5,14 +5,11 @@ use super::output::{self, RequestCtx};
 use super::{request, worker};
 use crate::conf::{LocConf, MainConf};
 use crate::module::Module;
-use crate::python::runtime::Job;
+use crate::python::runtime::Request;
 use crate::uwsgi::upstream;
 use crate::wsgi::exchange::Exchange;
 use ngx::ffi::*;
 use ngx::http::{HttpModuleLocationConf, HttpModuleMainConf};
-
-/// Bytes a request's Python thread may queue ahead of the client.
-const HIGH_WATER: usize = 256 * 1024;
 
 pub unsafe extern "C" fn wsgi_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
     super::guard(NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t, || handle(r))
@@ -95,32 +92,33 @@ unsafe fn dispatch(r: *mut ngx_http_request_t) -> ngx_int_t {
     let inline = lcf.inline();
     let exchange = if inline {
         // Called on the event loop: nothing drains the exchange until the
-        // app returns, so it must never make the app wait.
+        // app returns, so it must never make the app wait (or park).
         Exchange::new(r as usize, usize::MAX, w.inline_waker.clone())
     } else {
-        Exchange::new(r as usize, HIGH_WATER, w.waker.clone())
+        Exchange::new(r as usize, lcf.buffer_size(), w.waker.clone())
     };
 
     let Some(ctx) = RequestCtx::attach(r, exchange.clone()) else {
         return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
     };
-    let job = Job {
+    let request = Request {
         app,
         parts,
         body,
         exchange,
         inline,
+        spill: lcf.spill.clone(),
     };
     if inline {
         hold(r, w);
-        rt.run_inline(job);
+        rt.run_inline(request);
         // Everything is queued and the job has finished: this sends what
         // the socket takes and releases the request (or the write handler
         // does, once the client has read the rest).
         output::pump(r);
         return NGX_DONE as ngx_int_t;
     }
-    if rt.submit(job).is_err() {
+    if rt.submit(request).is_err() {
         ctx.detach(r);
         if upstream::has_upstream(lcf) {
             upstream::fallback_after_body(r, "all Python threads are busy and wsgi_queue is full");
@@ -140,16 +138,69 @@ unsafe fn dispatch(r: *mut ngx_http_request_t) -> ngx_int_t {
     }
 
     hold(r, w);
+    ctx.arm_timer(queue_timed_out, lcf.queue_timeout());
     NGX_DONE as ngx_int_t
 }
 
-/// The request now belongs to the app until `output::release`: nginx must
-/// not free it (or its body buffers) before the app is done with it, even
-/// if the client goes.
+/// The request now belongs to the app until `unhold`: nginx must not free
+/// it (or its body buffers) before the app is done with it, even if the
+/// client goes.
 unsafe fn hold(r: *mut ngx_http_request_t, w: &mut worker::Worker) {
     let main = (*r).main;
     (*main).set_blocked((*main).blocked() + 1);
     w.request_started();
     (*r).read_event_handler = Some(ngx_http_test_reading);
     (*r).write_event_handler = Some(output::writer);
+}
+
+/// The app is done with the request (or never started on it).
+pub unsafe fn unhold(r: *mut ngx_http_request_t) {
+    let main = (*r).main;
+    (*main).set_blocked((*main).blocked() - 1);
+    if let Some(w) = worker::get() {
+        w.request_done();
+    }
+}
+
+/// `wsgi_queue_timeout` passed: a request that no thread has started yet
+/// gets 503 (or goes to the `uwsgi_upstream` fallback); one that a thread
+/// has is left alone.
+unsafe extern "C" fn queue_timed_out(ev: *mut ngx_event_t) {
+    let r = (*ev).data as *mut ngx_http_request_t;
+    let c = (*r).connection;
+    super::guard((), || {
+        let Some(ctx) = RequestCtx::get(r) else {
+            return;
+        };
+        let Some(rt) = worker::get().and_then(|w| w.runtime.clone()) else {
+            return;
+        };
+        if !rt.cancel_queued(&ctx.exchange) {
+            return;
+        }
+        ctx.detach(r);
+        unhold(r);
+        let lcf: &LocConf = Module::location_conf(&*r).expect("wsgi loc conf");
+        let reason = format!(
+            "it waited longer than wsgi_queue_timeout ({} ms) for a Python thread",
+            lcf.queue_timeout()
+        );
+        if upstream::has_upstream(lcf) {
+            upstream::fallback_after_body(r, &reason);
+            return;
+        }
+        let app = lcf.app.map_or("?", |a| rt.app_name(a));
+        ngx::ngx_log_error!(
+            NGX_LOG_ERR,
+            (*c).log,
+            "wsgi: app \"{app}\": request refused: {reason}"
+        );
+        let rc = output::send_plain(
+            r,
+            503,
+            "503 Service Unavailable: the application is overloaded\n",
+        );
+        ngx_http_finalize_request(r, rc);
+    });
+    ngx_http_run_posted_requests(c);
 }

@@ -2,12 +2,14 @@
 //!
 //! `pump` drains the request's exchange into nginx's output chain. It only
 //! drains while the socket has nothing pending, so at most one batch sits
-//! in nginx and at most `HIGH_WATER` bytes in the exchange: a slow client
-//! makes the Python thread wait, not memory grow. The write handler flushes
-//! and pumps again. The request is released (unblocked and finalized) only
-//! when the Python thread says it has finished, on every path.
+//! in nginx and at most `wsgi_buffer_size` bytes in the exchange. A
+//! response that got that far ahead of its client parks (its thread goes
+//! back to the pool); once nginx has handed everything to the socket,
+//! `pump` resumes it. A slow client costs bounded memory, not a thread.
+//! The write handler flushes and pumps again. The request is released
+//! (unblocked and finalized) only when the Python side says it has
+//! finished, on every path.
 
-use super::worker;
 use crate::module::Module;
 use crate::wsgi::chunk::Chunk;
 use crate::wsgi::exchange::{Event, Exchange, ResponseHead};
@@ -30,6 +32,8 @@ pub struct RequestCtx {
     ended: bool,
     aborted: bool,
     rc: ngx_int_t,
+    /// The request's timer: `wsgi_queue_timeout` while it waits for a thread.
+    timer: ngx_event_t,
 }
 
 /// What keeps a buffer's bytes valid while nginx sends them.
@@ -39,8 +43,11 @@ enum Held {
 }
 
 unsafe extern "C" fn cancel_on_cleanup(data: *mut core::ffi::c_void) {
-    // The request is being terminated (client gone, timeout) or freed.
-    (*(data as *const RequestCtx)).exchange.cancel();
+    // The request is being terminated (client gone, timeout) or freed. A
+    // parked response goes on, to run close() and finish.
+    if let Some(resume) = (*(data as *const RequestCtx)).exchange.cancel() {
+        resume();
+    }
 }
 
 impl RequestCtx {
@@ -59,6 +66,7 @@ impl RequestCtx {
             ended: false,
             aborted: false,
             rc: NGX_OK as ngx_int_t,
+            timer: std::mem::zeroed(),
         });
         if ctx.is_null() {
             return None;
@@ -76,13 +84,33 @@ impl RequestCtx {
     /// The request will not be run after all (the queue is full): retire
     /// the exchange and free the module's context slot, which the
     /// `uwsgi_upstream` fallback uses for its own context.
-    pub unsafe fn detach(&self, r: *mut ngx_http_request_t) {
+    pub unsafe fn detach(&mut self, r: *mut ngx_http_request_t) {
+        self.disarm_timer();
         self.exchange.retire();
         *(*r).ctx.add(Module::module().ctx_index) = ptr::null_mut();
     }
 
-    unsafe fn get(r: *mut ngx_http_request_t) -> Option<&'static mut RequestCtx> {
+    pub unsafe fn get(r: *mut ngx_http_request_t) -> Option<&'static mut RequestCtx> {
         (*(*r).ctx.add(Module::module().ctx_index) as *mut RequestCtx).as_mut()
+    }
+
+    /// Call `handler` (with the request as the event's data) in `ms`.
+    pub unsafe fn arm_timer(
+        &mut self,
+        handler: unsafe extern "C" fn(*mut ngx_event_t),
+        ms: ngx_msec_t,
+    ) {
+        let r = self.exchange.token as *mut ngx_http_request_t;
+        self.timer.handler = Some(handler);
+        self.timer.data = r.cast();
+        self.timer.log = (*(*r).connection).log;
+        ngx_add_timer(&mut self.timer, ms);
+    }
+
+    pub unsafe fn disarm_timer(&mut self) {
+        if self.timer.timer_set() != 0 {
+            ngx_del_timer(&mut self.timer);
+        }
     }
 
     /// Forget chunks nginx has finished sending; keep their links for reuse.
@@ -302,8 +330,11 @@ pub unsafe fn pump(r: *mut ngx_http_request_t) {
     let c = (*r).connection;
 
     if (*c).error() != 0 {
-        // Client gone or timed out: discard, and wait for the thread to end.
-        ctx.exchange.cancel();
+        // Client gone or timed out: discard, and wait for the thread to end
+        // (a parked response goes on, to wind up).
+        if let Some(resume) = ctx.exchange.cancel() {
+            resume();
+        }
         if ctx.exchange.take().finished {
             release(r, ctx);
         }
@@ -389,23 +420,28 @@ pub unsafe fn pump(r: *mut ngx_http_request_t) {
     ctx.reclaim();
 
     if (*c).error() != 0 || ctx.aborted {
-        ctx.exchange.cancel();
+        if let Some(resume) = ctx.exchange.cancel() {
+            resume();
+        }
     }
     if batch.finished {
         release(r, ctx);
-    } else if ctx.rc == NGX_AGAIN as ngx_int_t && (*c).error() == 0 {
-        wait_writable(r);
+    } else if (*c).error() == 0 {
+        if socket_busy(r) {
+            wait_writable(r);
+        } else if let Some(resume) = ctx.exchange.resume_parked() {
+            // The client has everything it was given: the parked response
+            // goes on, on a pool thread.
+            resume();
+        }
     }
 }
 
 /// The thread is done: let nginx have the request back.
 unsafe fn release(r: *mut ngx_http_request_t, ctx: &mut RequestCtx) {
+    ctx.disarm_timer();
     ctx.exchange.retire();
-    let main = (*r).main;
-    (*main).set_blocked((*main).blocked() - 1);
-    if let Some(w) = worker::get() {
-        w.request_done();
-    }
+    super::handler::unhold(r);
     let c = (*r).connection;
     let rc = if (*c).error() != 0 {
         NGX_ERROR as ngx_int_t

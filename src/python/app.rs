@@ -44,7 +44,7 @@ impl AppSpec {
     /// Import the module and look the callable up. The error carries the
     /// Python traceback for the log.
     pub fn load(&self, py: Python<'_>) -> Result<Py<PyAny>, String> {
-        let tb = |e: PyErr| crate::wsgi::call::format_traceback(py, &e);
+        let tb = |e: PyErr| crate::wsgi::request_log::format_traceback(py, &e);
         let mut obj = py.import(self.module.as_str()).map_err(tb)?.into_any();
         for attr in self.callable.split('.') {
             obj = obj.getattr(attr).map_err(|_| {

@@ -5,12 +5,14 @@ use super::app::AppSpec;
 use super::interpreter::{self, Home};
 use crate::log::{Level, Log};
 use crate::pool::{Next, Pool, Receiver};
-use crate::wsgi::call::{call_app, send_error, RequestLog};
-use crate::wsgi::cgi::{Field, RequestParts};
+use crate::wsgi::call::{call_app, send_error, Response, Step};
+use crate::wsgi::cgi::RequestParts;
 use crate::wsgi::environ::EnvironTemplate;
-use crate::wsgi::exchange::{Event, Exchange};
+use crate::wsgi::exchange::{Continuation, Event, Exchange};
 use crate::wsgi::input::{Body, Input};
 use crate::wsgi::log_stream::LogStream;
+use crate::wsgi::request_log::RequestLog;
+use crate::wsgi::spill::SpillPolicy;
 use pyo3::prelude::*;
 use std::sync::Arc;
 
@@ -27,7 +29,7 @@ pub struct RuntimeConfig {
 }
 
 /// One request for a Python thread.
-pub struct Job {
+pub struct Request {
     pub app: usize,
     pub parts: RequestParts,
     pub body: Body,
@@ -35,12 +37,40 @@ pub struct Job {
     /// Called on the event loop (`wsgi_inline`): no other thread runs the
     /// app at the same time (`wsgi.multithread` is false).
     pub inline: bool,
+    /// Where `write()` spills what the client is not ready for.
+    pub spill: Option<Arc<SpillPolicy>>,
+}
+
+/// A response that stopped because its client is behind, with its log.
+pub struct Parked {
+    response: Response,
+    log: RequestLog,
+}
+
+/// Every thread is busy and `wsgi_queue` requests are waiting.
+#[derive(Debug)]
+pub struct QueueFull;
+
+/// Work for a Python thread.
+pub enum Job {
+    Call(Request),
+    /// A parked response whose client has caught up (or gone).
+    Resume(Parked),
+}
+
+impl Job {
+    fn exchange(&self) -> &Arc<Exchange> {
+        match self {
+            Job::Call(r) => &r.exchange,
+            Job::Resume(p) => p.response.exchange(),
+        }
+    }
 }
 
 pub struct Runtime {
     /// `None` where the import failed (already logged).
     apps: Vec<Option<Py<PyAny>>>,
-    names: Vec<String>,
+    names: Vec<Arc<str>>,
     template: EnvironTemplate,
     log: Arc<dyn Log>,
     pool: Pool<Job>,
@@ -73,7 +103,11 @@ impl Runtime {
             }
             Ok(Runtime {
                 apps,
-                names: config.apps.iter().map(|(s, _)| s.to_string()).collect(),
+                names: config
+                    .apps
+                    .iter()
+                    .map(|(s, _)| s.to_string().into())
+                    .collect(),
                 template: EnvironTemplate::new(
                     py,
                     config.multiprocess,
@@ -83,7 +117,7 @@ impl Runtime {
                 pool: Pool::new(config.threads.max(1), config.queue),
             })
         })
-        .map_err(|e| Python::attach(|py| crate::wsgi::call::format_traceback(py, &e)))?;
+        .map_err(|e| Python::attach(|py| crate::wsgi::request_log::format_traceback(py, &e)))?;
         let runtime = Arc::new(runtime);
         for n in 0..config.threads {
             let rt = runtime.clone();
@@ -101,12 +135,20 @@ impl Runtime {
     }
 
     pub fn app_name(&self, app: usize) -> &str {
-        self.names.get(app).map_or("?", String::as_str)
+        self.names.get(app).map_or("?", |n| n)
     }
 
-    /// Queue a request; hands the job back when the queue is full.
-    pub fn submit(&self, job: Job) -> Result<(), Job> {
-        self.pool.submit(job)
+    /// Queue a request; refused when the queue is full (the request holds
+    /// no Python object: dropping it here is fine).
+    pub fn submit(&self, request: Request) -> Result<(), QueueFull> {
+        self.pool.submit(Job::Call(request)).map_err(|_| QueueFull)
+    }
+
+    /// Take a request out of the queue if no thread has started it yet.
+    pub fn cancel_queued(&self, exchange: &Arc<Exchange>) -> bool {
+        self.pool
+            .cancel_queued(|job| matches!(job, Job::Call(r) if Arc::ptr_eq(&r.exchange, exchange)))
+            .is_some()
     }
 
     pub fn shutdown(&self) {
@@ -116,10 +158,8 @@ impl Runtime {
     /// Run a request on the calling thread (the event loop, for
     /// `wsgi_inline`), taking the GIL for it. The exchange must not wait
     /// for space: nothing drains it until this returns.
-    pub fn run_inline(&self, job: Job) {
-        let exchange = job.exchange.clone();
-        Python::attach(|py| self.run_guarded(py, job));
-        exchange.finish();
+    pub fn run_inline(&self, request: Request) {
+        Python::attach(|py| self.run_guarded(py, Job::Call(request)));
     }
 
     fn thread_main(&self, mut jobs: Receiver<Job>) {
@@ -136,54 +176,98 @@ impl Runtime {
                 }
                 Next::Closed => break,
             };
-            let exchange = job.exchange.clone();
             self.run_guarded(py, job);
-            exchange.finish();
         });
     }
 
+    /// Run a job until its response is done (then tell the event loop) or
+    /// parked (then leave it for the event loop to resume).
     fn run_guarded(&self, py: Python<'_>, job: Job) {
-        let exchange = job.exchange.clone();
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run(py, job)));
-        if outcome.is_err() {
-            // The head may or may not be out: the event loop knows, and
-            // answers 500 or cuts the connection.
-            self.log.log(
-                Level::Error,
-                "wsgi: internal error (panic) while running a request",
-            );
-            let _ = exchange.push(Event::Abort);
+        let exchange = job.exchange().clone();
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match job {
+            Job::Call(request) => self.call(py, request),
+            Job::Resume(parked) => self.resume(py, parked),
+        }));
+        match outcome {
+            Ok(None) => exchange.finish(),
+            Ok(Some(parked)) => self.park(parked),
+            Err(_) => {
+                // The head may or may not be out: the event loop knows, and
+                // answers 500 or cuts the connection.
+                self.log.log(
+                    Level::Error,
+                    "wsgi: internal error (panic) while running a request",
+                );
+                let _ = exchange.push(Event::Abort);
+                exchange.finish();
+            }
         }
     }
 
-    fn run(&self, py: Python<'_>, job: Job) {
+    /// Leave a response for the event loop to resume once its client has
+    /// caught up; if it already has (or is gone), resume it at once.
+    fn park(&self, parked: Parked) {
+        let exchange = parked.response.exchange().clone();
+        let pool = self.pool.clone();
+        let resume: Continuation = Box::new(move || {
+            // Refused only once the worker is exiting: the job is dropped.
+            let _ = pool.resume(Job::Resume(parked));
+        });
+        if let Err(resume) = exchange.park(resume) {
+            resume();
+        }
+    }
+
+    fn call(&self, py: Python<'_>, request: Request) -> Option<Parked> {
         let log = RequestLog {
             log: self.log.clone(),
-            client: job.parts.get(Field::RemoteAddr),
-            server: job.parts.get(Field::ServerName),
-            request_line: job.parts.get(Field::RequestLine),
-            app: self.app_name(job.app),
+            parts: Arc::new(request.parts),
+            app: self
+                .names
+                .get(request.app)
+                .cloned()
+                .unwrap_or_else(|| "?".into()),
         };
-        let Some(app) = self.apps.get(job.app).and_then(Option::as_ref) else {
+        let Some(app) = self.apps.get(request.app).and_then(Option::as_ref) else {
             // The handler checks this first; kept for a job queued anyway.
             send_error(
-                &job.exchange,
+                &request.exchange,
                 "500 Internal Server Error: the application failed to load\n",
             );
-            return;
+            return None;
         };
-        let environ = match self
-            .template
-            .build(py, &job.parts, job.inline, Input::new(job.body))
-        {
-            Ok(e) => e,
-            Err(e) => {
-                log.exception(py, "cannot build the environ", &e);
-                send_error(&job.exchange, "500 Internal Server Error\n");
-                return;
-            }
-        };
-        call_app(py, app.bind(py), environ, &job.exchange, &log);
+        let environ =
+            match self
+                .template
+                .build(py, &log.parts, request.inline, Input::new(request.body))
+            {
+                Ok(e) => e,
+                Err(e) => {
+                    log.exception(py, "cannot build the environ", &e);
+                    send_error(&request.exchange, "500 Internal Server Error\n");
+                    return None;
+                }
+            };
+        let step = call_app(
+            py,
+            app.bind(py),
+            environ,
+            &request.exchange,
+            request.spill,
+            &log,
+        );
+        match step {
+            Step::Done => None,
+            Step::Park(response) => Some(Parked { response, log }),
+        }
+    }
+
+    fn resume(&self, py: Python<'_>, parked: Parked) -> Option<Parked> {
+        let Parked { response, log } = parked;
+        match response.run(py, &log) {
+            Step::Done => None,
+            Step::Park(response) => Some(Parked { response, log }),
+        }
     }
 }
 

@@ -137,8 +137,8 @@ unsafe extern "C" fn body_read(r: *mut ngx_http_request_t) {
         );
         match packet::encode_visited(
             &|f| visit_cgi_vars(&parts, |k, v| f(k.name(), v)),
-            lcf.uwsgi.modifier1.unwrap_or(0),
-            lcf.uwsgi.modifier2.unwrap_or(0),
+            lcf.uwsgi.modifier1.unwrap_or(0) as u8,
+            lcf.uwsgi.modifier2.unwrap_or(0) as u8,
         ) {
             Ok(p) => ctx.packet = p,
             Err(e) => {

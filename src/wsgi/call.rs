@@ -2,70 +2,23 @@
 //! exchange events: the head with the first non-empty chunk, the body, and
 //! then `End`, or a 500 / `Abort` when the application fails. `close()` is
 //! called on the result on every path, client disconnect included.
+//!
+//! Iterating the result is resumable: when the client is behind (the
+//! exchange is full), the iteration stops before asking for the next item
+//! and hands back a [`Response`] to park; the thread is free, and the
+//! response goes on later, on whichever thread takes it.
 
-use super::exchange::{Event, Exchange, ResponseHead};
+use super::exchange::{Event, Exchange, ResponseHead, Room};
 use super::file_wrapper::FileWrapper;
-use super::response::{body_bytes, write_chunk, write_file, Responder, StartResponse, WriteError};
-use crate::log::{Level, Log};
+use super::request_log::RequestLog;
+use super::response::{
+    body_bytes, write_chunk, write_file, Feed, Responder, StartResponse, WriteError,
+};
+use super::spill::SpillPolicy;
+use crate::log::Level;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyIterator, PyList, PyTuple};
 use std::sync::{Arc, Mutex};
-
-/// The log of one request: messages carry the request's context, as nginx's
-/// own messages do (`client: ..., server: ..., request: "...", app: "..."`).
-/// The context is formatted only when something is logged.
-pub struct RequestLog<'a> {
-    pub log: Arc<dyn Log>,
-    pub client: &'a [u8],
-    pub server: &'a [u8],
-    pub request_line: &'a [u8],
-    pub app: &'a str,
-}
-
-impl RequestLog<'_> {
-    pub fn log(&self, level: Level, msg: &str) {
-        let text = String::from_utf8_lossy;
-        self.log.log(
-            level,
-            &format!(
-                "wsgi: {msg}, client: {}, server: {}, request: \"{}\", app: \"{}\"",
-                text(self.client),
-                text(self.server),
-                text(self.request_line),
-                self.app
-            ),
-        );
-    }
-
-    /// Log a Python exception with its traceback, one log entry per line so
-    /// that no line is cut by nginx's entry size limit.
-    pub fn exception(&self, py: Python<'_>, what: &str, err: &PyErr) {
-        self.log(Level::Error, &format!("{what}: {}", err_summary(py, err)));
-        for line in format_traceback(py, err).lines() {
-            self.log.log(Level::Error, &format!("wsgi: {line}"));
-        }
-    }
-}
-
-pub fn err_summary(py: Python<'_>, err: &PyErr) -> String {
-    let name = err
-        .get_type(py)
-        .name()
-        .map(|n| n.to_string())
-        .unwrap_or_else(|_| "Exception".into());
-    format!("{name}: {}", err.value(py))
-}
-
-pub fn format_traceback(py: Python<'_>, err: &PyErr) -> String {
-    let formatted = py
-        .import("traceback")
-        .and_then(|tb| tb.call_method1("format_exception", (err.clone_ref(py).into_value(py),)))
-        .and_then(|lines| lines.extract::<Vec<String>>());
-    match formatted {
-        Ok(lines) => lines.concat(),
-        Err(_) => err_summary(py, err),
-    }
-}
 
 /// The short plain-text response for failures before the head went out.
 fn error_response(code: u16, reason: &str, body: &str) -> (ResponseHead, Vec<u8>) {
@@ -84,66 +37,70 @@ enum Failure {
     Cancelled,
 }
 
-/// Run `app(environ, start_response)` to the end of its response.
+/// What the thread does next with a response.
+pub enum Step {
+    /// The response is complete, cut or cancelled, and `close()` has run.
+    Done,
+    /// The client is behind: park this, and call `Response::run` again
+    /// once it has caught up (or gone).
+    Park(Response),
+}
+
+/// A response whose body is being iterated.
+pub struct Response {
+    /// The app's return value, for `close()`.
+    result: Py<PyAny>,
+    items: Py<PyIterator>,
+    responder: Arc<Mutex<Responder>>,
+    exchange: Arc<Exchange>,
+    /// A list or tuple: its items are all there, so the event loop is woken
+    /// once for all of them rather than once per item.
+    in_memory: bool,
+}
+
+/// Run `app(environ, start_response)`: to the end of its response, or
+/// until the client is behind.
 pub fn call_app(
     py: Python<'_>,
     app: &Bound<'_, PyAny>,
     environ: Bound<'_, PyDict>,
     exchange: &Arc<Exchange>,
+    spill: Option<Arc<SpillPolicy>>,
     log: &RequestLog,
-) {
-    let responder = Arc::new(Mutex::new(Responder::new(exchange.clone())));
+) -> Step {
+    let responder = Arc::new(Mutex::new(Responder::new(
+        exchange.clone(),
+        spill,
+        log.clone(),
+    )));
     let start_response = match Bound::new(py, StartResponse::new(responder.clone())) {
         Ok(s) => s,
         Err(e) => {
-            return fail(
+            fail(
                 py,
                 &responder,
                 log,
                 Failure::Python("creating start_response", e),
-            )
+            );
+            return Step::Done;
+        }
+    };
+    let result = match app.call1((environ, start_response)) {
+        Ok(result) => result,
+        Err(e) => {
+            fail(
+                py,
+                &responder,
+                log,
+                Failure::Python("application raised an exception", e),
+            );
+            return Step::Done;
         }
     };
 
-    let outcome = match app.call1((environ, start_response)) {
-        Err(e) => Err(Failure::Python("application raised an exception", e)),
-        Ok(result) => {
-            let iterated = iterate(py, &result, &responder);
-            let closed = close(&result);
-            match (iterated, closed) {
-                // The body is complete (or short of its Content-Length,
-                // which `finish` deals with): the client gets it as it is.
-                (outcome, Err(e)) => {
-                    log.exception(py, "close() of the response raised an exception", &e);
-                    outcome
-                }
-                (outcome, Ok(())) => outcome,
-            }
-        }
-    };
-
-    match outcome {
-        Ok(()) => finish(&responder, log),
-        Err(f) => fail(py, &responder, log, f),
-    }
-}
-
-fn iterate(
-    py: Python<'_>,
-    result: &Bound<'_, PyAny>,
-    responder: &Arc<Mutex<Responder>>,
-) -> Result<(), Failure> {
     // wsgi.file_wrapper over a regular file: nginx sends the file itself.
-    if let Ok(wrapper) = result.cast::<FileWrapper>() {
-        if responder.lock().unwrap().started() {
-            if let Some(range) = wrapper.borrow().file_range(py) {
-                return match write_file(responder, range) {
-                    Ok(()) => Ok(()),
-                    Err(WriteError::Cancelled) => Err(Failure::Cancelled),
-                    Err(WriteError::NotStarted) => unreachable!("started() was checked"),
-                };
-            }
-        }
+    if let Some(sent) = send_file(py, &result, &responder) {
+        return wind_up(py, &result, &responder, sent, log);
     }
 
     // A body of exactly one item has a known length: send it as
@@ -168,29 +125,112 @@ fn iterate(
             .default_content_length(bytes.len() as u64);
     }
 
-    let items = result
-        .try_iter()
-        .map_err(|e| Failure::Python("the response is not iterable", e))?;
-    for item in items {
-        let item = item.map_err(|e| Failure::Python("application raised an exception", e))?;
-        let bytes = body_bytes(&item).map_err(|e| Failure::Python("invalid response body", e))?;
-        // The items of a list are all there: the event loop is woken once,
-        // when the response is complete, rather than once per item.
-        let shared = item.cast::<PyBytes>().ok();
-        match write_chunk(py, responder, &bytes, shared, in_memory) {
-            Ok(()) => {}
-            Err(WriteError::Cancelled) => return Err(Failure::Cancelled),
-            Err(WriteError::NotStarted) => {
-                return Err(Failure::Protocol(
-                    "the application returned body data before calling start_response()".into(),
-                ))
-            }
+    match result.try_iter() {
+        Ok(items) => Response {
+            result: result.unbind(),
+            items: items.unbind(),
+            responder,
+            exchange: exchange.clone(),
+            in_memory,
         }
-        if responder.lock().unwrap().overflowed {
-            break;
+        .run(py, log),
+        Err(e) => wind_up(
+            py,
+            &result,
+            &responder,
+            Err(Failure::Python("the response is not iterable", e)),
+            log,
+        ),
+    }
+}
+
+impl Response {
+    pub fn exchange(&self) -> &Arc<Exchange> {
+        &self.exchange
+    }
+
+    /// Iterate on: to the end of the body, or until the client is behind.
+    pub fn run(self, py: Python<'_>, log: &RequestLog) -> Step {
+        let exchange = self.exchange.clone();
+        let mut items = self.items.bind(py).clone();
+        let iterated = loop {
+            // Ask for no more than the client can take now: the app is
+            // paused between items, with no item in hand.
+            match exchange.room() {
+                Room::Space => {}
+                Room::Full => return Step::Park(self),
+                Room::Cancelled => break Err(Failure::Cancelled),
+            }
+            match items.next() {
+                None => break Ok(()),
+                Some(Err(e)) => break Err(Failure::Python("application raised an exception", e)),
+                Some(Ok(item)) => match self.send_item(py, &item) {
+                    Ok(true) => {}
+                    Ok(false) => break Ok(()),
+                    Err(f) => break Err(f),
+                },
+            }
+        };
+        wind_up(py, self.result.bind(py), &self.responder, iterated, log)
+    }
+
+    /// Send one item; false once the declared Content-Length is reached.
+    fn send_item(&self, py: Python<'_>, item: &Bound<'_, PyAny>) -> Result<bool, Failure> {
+        let bytes = body_bytes(item).map_err(|e| Failure::Python("invalid response body", e))?;
+        let feed = if self.in_memory {
+            Feed::Quiet
+        } else {
+            Feed::Wake
+        };
+        let shared = item.cast::<PyBytes>().ok();
+        match write_chunk(py, &self.responder, &bytes, shared, feed) {
+            Ok(()) => Ok(!self.responder.lock().unwrap().overflowed),
+            Err(WriteError::Cancelled) => Err(Failure::Cancelled),
+            Err(WriteError::NotStarted) => Err(Failure::Protocol(
+                "the application returned body data before calling start_response()".into(),
+            )),
         }
     }
-    Ok(())
+}
+
+/// The body as a file range for nginx, when the result is a
+/// `wsgi.file_wrapper` over a regular file and the head is ready.
+fn send_file(
+    py: Python<'_>,
+    result: &Bound<'_, PyAny>,
+    responder: &Arc<Mutex<Responder>>,
+) -> Option<Result<(), Failure>> {
+    let wrapper = result.cast::<FileWrapper>().ok()?;
+    if !responder.lock().unwrap().started() {
+        return None;
+    }
+    let range = wrapper.borrow().file_range(py)?;
+    Some(match write_file(responder, range) {
+        Ok(()) => Ok(()),
+        Err(WriteError::Cancelled) => Err(Failure::Cancelled),
+        Err(WriteError::NotStarted) => unreachable!("started() was checked"),
+    })
+}
+
+/// The end of a response: `close()` the result, then end or fail it.
+fn wind_up(
+    py: Python<'_>,
+    result: &Bound<'_, PyAny>,
+    responder: &Mutex<Responder>,
+    outcome: Result<(), Failure>,
+    log: &RequestLog,
+) -> Step {
+    // A close() that raises after the body is complete (or short of its
+    // Content-Length, which `finish` deals with) is logged; the client
+    // gets the body as it is.
+    if let Err(e) = close(result) {
+        log.exception(py, "close() of the response raised an exception", &e);
+    }
+    match outcome {
+        Ok(()) => finish(responder, log),
+        Err(f) => fail(py, responder, log, f),
+    }
+    Step::Done
 }
 
 fn close(result: &Bound<'_, PyAny>) -> PyResult<()> {

@@ -2,10 +2,13 @@
 //! nginx event loop (the consumer).
 //!
 //! The producer queues response events; the consumer drains them whenever it
-//! is woken. The queue is bounded in bytes: a producer that gets ahead of the
-//! client waits (the caller releases the GIL around the wait), so a fast
-//! generator cannot fill memory. The consumer never blocks: `take` and
-//! `cancel` only hold the lock for a moment.
+//! is woken. The queue is bounded in bytes (`high_water`). A producer that
+//! gets ahead of the client does not hold its thread: it *parks*, leaving a
+//! continuation that the consumer calls once it has drained the queue and
+//! the client has taken what it was given (or the client is gone). Only a
+//! producer that must block by its contract (WSGI's `write()`) waits for
+//! space, with the GIL released. The consumer never blocks: `take`,
+//! `resume_parked` and `cancel` only hold the lock for a moment.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
@@ -41,10 +44,26 @@ pub enum Event {
 #[derive(Debug, PartialEq, Eq)]
 pub struct Cancelled;
 
+/// What a producer would meet if it queued another chunk now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Room {
+    Space,
+    /// At the high-water mark: wait, spill or park.
+    Full,
+    /// The consumer is gone.
+    Cancelled,
+}
+
 /// Called by the producer when an exchange that was idle has new events.
 pub trait Wake: Send + Sync {
     fn wake(&self, exchange: &Arc<Exchange>);
 }
+
+/// What a parked producer leaves behind: called once, by whoever finds the
+/// exchange ready again (the consumer, or the producer itself if it was
+/// ready all along), it puts the producer back to work (for WSGI, a job on
+/// the thread pool).
+pub type Continuation = Box<dyn FnOnce() + Send>;
 
 pub struct Exchange {
     /// Identifies the request for the consumer; opaque here.
@@ -68,6 +87,8 @@ struct State {
     retired: bool,
     /// The producer sleeps in `wait_for_space`.
     producer_waiting: bool,
+    /// The producer parked: how to resume it.
+    parked: Option<Continuation>,
 }
 
 /// What the consumer takes in one go.
@@ -108,10 +129,20 @@ impl Exchange {
             if st.cancelled {
                 return Err(Cancelled);
             }
-            if let Event::Data(d) = &event {
-                st.bytes += d.len();
+            match (&event, st.events.back_mut()) {
+                (Event::Data(d), _) => {
+                    st.bytes += d.len();
+                    st.events.push_back(event);
+                }
+                // The next stretch of the same file (a spilled `write()`):
+                // one range, so one buffer in nginx.
+                (Event::File(next), Some(Event::File(last)))
+                    if Arc::ptr_eq(&next.fd, &last.fd) && last.offset + last.len == next.offset =>
+                {
+                    last.len += next.len
+                }
+                _ => st.events.push_back(event),
             }
-            st.events.push_back(event);
             wake && !std::mem::replace(&mut st.scheduled, true)
         };
         if wake {
@@ -122,8 +153,19 @@ impl Exchange {
 
     /// Producer: whether a chunk may be queued without waiting.
     pub fn has_space(&self) -> bool {
+        self.room() != Room::Full
+    }
+
+    /// Producer: what queueing another chunk would meet.
+    pub fn room(&self) -> Room {
         let st = self.state.lock().unwrap();
-        st.cancelled || st.bytes < self.high_water
+        if st.cancelled {
+            Room::Cancelled
+        } else if st.bytes < self.high_water {
+            Room::Space
+        } else {
+            Room::Full
+        }
     }
 
     /// Producer: block until the queued bytes are under the high-water mark.
@@ -148,6 +190,38 @@ impl Exchange {
             Err(Cancelled)
         } else {
             Ok(())
+        }
+    }
+
+    /// Producer: stop here until the client has caught up. Stores `k` for
+    /// the consumer to call once the queue is drained and the client has
+    /// taken it, and makes sure the consumer hears of what was queued. If
+    /// there is room already, or the consumer is gone, `k` comes back:
+    /// the caller goes on (or winds up) itself.
+    pub fn park(self: &Arc<Self>, k: Continuation) -> Result<(), Continuation> {
+        let wake = {
+            let mut st = self.state.lock().unwrap();
+            if st.cancelled || st.bytes < self.high_water {
+                return Err(k);
+            }
+            st.parked = Some(k);
+            !std::mem::replace(&mut st.scheduled, true)
+        };
+        if wake {
+            self.waker.wake(self);
+        }
+        Ok(())
+    }
+
+    /// Consumer: the client has taken everything; the parked producer's
+    /// continuation, if it parked and the queue is under the high-water
+    /// mark.
+    pub fn resume_parked(&self) -> Option<Continuation> {
+        let mut st = self.state.lock().unwrap();
+        if st.bytes < self.high_water {
+            st.parked.take()
+        } else {
+            None
         }
     }
 
@@ -193,16 +267,20 @@ impl Exchange {
     }
 
     /// Consumer: the client is gone; further pushes fail and a waiting
-    /// producer wakes up.
-    pub fn cancel(&self) {
-        let waiting = {
+    /// producer wakes up. A parked producer's continuation is handed back:
+    /// the caller must call it, so that the producer winds up (the app's
+    /// `close()`) and finishes.
+    #[must_use = "a parked producer only finishes if its continuation is called"]
+    pub fn cancel(&self) -> Option<Continuation> {
+        let (waiting, parked) = {
             let mut st = self.state.lock().unwrap();
             st.cancelled = true;
-            st.producer_waiting
+            (st.producer_waiting, st.parked.take())
         };
         if waiting {
             self.space.notify_all();
         }
+        parked
     }
 }
 
@@ -233,6 +311,7 @@ pub mod testing {
 mod tests {
     use super::testing::exchange;
     use super::*;
+    use std::sync::mpsc;
     use std::time::Duration;
 
     #[test]
@@ -273,7 +352,7 @@ mod tests {
             std::thread::spawn(move || ex.wait_for_space())
         };
         std::thread::sleep(Duration::from_millis(20));
-        ex.cancel();
+        assert!(ex.cancel().is_none(), "a waiting producer is not parked");
         assert_eq!(producer.join().unwrap(), Err(Cancelled));
         assert_eq!(ex.push(Event::End), Err(Cancelled));
     }
@@ -307,10 +386,86 @@ mod tests {
         assert_eq!(producer.join().unwrap(), Ok(()));
     }
 
+    /// A continuation that reports on a channel when it is called.
+    fn continuation() -> (Continuation, mpsc::Receiver<()>) {
+        let (tx, rx) = mpsc::channel();
+        (Box::new(move || tx.send(()).unwrap()), rx)
+    }
+
+    #[test]
+    fn a_parked_producer_is_resumed_once_the_queue_is_drained() {
+        let (ex, wakes) = exchange(4);
+        ex.queue(Event::Data(b"12345".to_vec().into())).unwrap();
+        let (k, called) = continuation();
+        assert!(ex.park(k).is_ok(), "over the high-water mark: parked");
+        assert_eq!(
+            wakes.try_recv(),
+            Ok(7),
+            "parking wakes the consumer for the quiet chunk"
+        );
+        assert!(called.try_recv().is_err());
+        assert_eq!(ex.take().events.len(), 1);
+        ex.resume_parked().expect("the continuation, once drained")();
+        assert!(called.try_recv().is_ok());
+        assert!(ex.resume_parked().is_none(), "called once");
+    }
+
+    #[test]
+    fn parking_with_room_or_after_cancel_hands_the_continuation_back() {
+        let (ex, _wakes) = exchange(4);
+        ex.push(Event::Data(b"12".to_vec().into())).unwrap();
+        let (k, _called) = continuation();
+        let k = ex.park(k).expect_err("under the high-water mark: go on");
+        ex.push(Event::Data(b"345".to_vec().into())).unwrap();
+        let _ = ex.cancel();
+        assert!(ex.park(k).is_err(), "the consumer is gone: wind up");
+    }
+
+    #[test]
+    fn cancel_hands_over_a_parked_continuation() {
+        let (ex, _wakes) = exchange(1);
+        ex.push(Event::Data(b"xx".to_vec().into())).unwrap();
+        let (k, called) = continuation();
+        assert!(ex.park(k).is_ok());
+        ex.cancel().expect("the parked continuation")();
+        assert!(called.try_recv().is_ok());
+    }
+
+    #[test]
+    fn contiguous_ranges_of_one_file_are_one_event() {
+        use crate::wsgi::file_wrapper::FileRange;
+        use std::os::fd::{FromRawFd, OwnedFd};
+        let (ex, _wakes) = exchange(1024);
+        let fd = Arc::new(unsafe { OwnedFd::from_raw_fd(libc::dup(0)) });
+        let range = |offset, len| {
+            Event::File(FileRange {
+                fd: fd.clone(),
+                offset,
+                len,
+            })
+        };
+        ex.queue(range(0, 10)).unwrap();
+        ex.queue(range(10, 5)).unwrap();
+        ex.queue(range(20, 5)).unwrap();
+        let events = ex.take().events;
+        let ranges: Vec<_> = events
+            .iter()
+            .map(|e| match e {
+                Event::File(r) => (r.offset, r.len),
+                _ => panic!("{e:?}"),
+            })
+            .collect();
+        assert_eq!(
+            ranges,
+            [(0, 15), (20, 5)],
+            "only what follows on directly is merged"
+        );
+    }
+
     #[test]
     fn finish_wakes_even_after_cancel() {
         let (ex, rx) = exchange(10);
-        ex.cancel();
+        let _ = ex.cancel();
         ex.finish();
         assert_eq!(rx.try_recv(), Ok(7));
         let batch = ex.take();

@@ -7,6 +7,7 @@
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use std::os::fd::{FromRawFd, OwnedFd};
+use std::sync::Arc;
 
 #[pyclass(module = "ngx_wsgi")]
 pub struct FileWrapper {
@@ -50,10 +51,11 @@ impl FileWrapper {
     }
 }
 
-/// A byte range of an open file, owned by the server from here on.
+/// A byte range of an open file, owned by the server from here on. The
+/// descriptor is shared by the ranges of one file (a spilled `write()`).
 #[derive(Debug)]
 pub struct FileRange {
-    pub fd: OwnedFd,
+    pub fd: Arc<OwnedFd>,
     pub offset: u64,
     pub len: u64,
 }
@@ -84,7 +86,7 @@ impl FileWrapper {
             return None;
         }
         Some(FileRange {
-            fd: unsafe { OwnedFd::from_raw_fd(dup) },
+            fd: Arc::new(unsafe { OwnedFd::from_raw_fd(dup) }),
             offset,
             len: size.saturating_sub(offset),
         })

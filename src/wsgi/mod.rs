@@ -8,4 +8,6 @@ pub mod exchange;
 pub mod file_wrapper;
 pub mod input;
 pub mod log_stream;
+pub mod request_log;
 pub mod response;
+pub mod spill;

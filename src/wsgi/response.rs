@@ -5,6 +5,9 @@
 
 use super::chunk::{release_dropped, Chunk};
 use super::exchange::{Cancelled, Event, Exchange, ResponseHead};
+use super::request_log::RequestLog;
+use super::spill::{SpillPolicy, Spiller};
+use crate::log::Level;
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyList, PyString, PyTuple};
@@ -125,7 +128,8 @@ pub enum WriteError {
 
 /// The state of one response, shared by `start_response`, `write()` and
 /// the loop that iterates the application's result. All three run on the
-/// request's Python thread.
+/// request's Python thread (one at a time, if the response parks and
+/// goes on on another).
 pub struct Responder {
     pub(super) exchange: Arc<Exchange>,
     /// Set by start_response, sent with the first non-empty chunk.
@@ -135,10 +139,17 @@ pub struct Responder {
     sent: u64,
     /// The app wrote more than its Content-Length; the rest was dropped.
     pub overflowed: bool,
+    /// Where `write()` may put what the client is not ready for.
+    spiller: Option<Spiller>,
+    pub log: RequestLog,
 }
 
 impl Responder {
-    pub fn new(exchange: Arc<Exchange>) -> Responder {
+    pub fn new(
+        exchange: Arc<Exchange>,
+        spill_policy: Option<Arc<SpillPolicy>>,
+        log: RequestLog,
+    ) -> Responder {
         Responder {
             exchange,
             pending: None,
@@ -146,6 +157,8 @@ impl Responder {
             declared: None,
             sent: 0,
             overflowed: false,
+            spiller: Spiller::new(spill_policy),
+            log,
         }
     }
 
@@ -201,18 +214,30 @@ impl Responder {
     }
 }
 
+/// How a body chunk enters the exchange.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Feed {
+    /// More follow at once (the items of a list): the event loop is woken
+    /// by what follows.
+    Quiet,
+    /// The event loop hears of it. The caller has checked for room (an
+    /// iterated response parks when there is none).
+    Wake,
+    /// From `write()`, which returns only once the chunk is on its way:
+    /// with no room, it goes to the spill file, or waits for the client.
+    Blocking,
+}
+
 /// Send one body chunk: the head first if it has not gone out, never more
-/// than the declared Content-Length, waiting (without the GIL) while the
-/// client is behind. `more` says that the caller has more ready at once
-/// (the items of a list): the event loop is then woken by what follows.
-/// `data` is the item's bytes; `shared` the item itself when it is an
-/// (immutable) `bytes`, which nginx may then send without a copy.
+/// than the declared Content-Length. `data` is the item's bytes; `shared`
+/// the item itself when it is an (immutable) `bytes`, which nginx may then
+/// send without a copy.
 pub fn write_chunk(
     py: Python<'_>,
     responder: &Mutex<Responder>,
     data: &[u8],
     shared: Option<&Bound<'_, PyBytes>>,
-    more: bool,
+    feed: Feed,
 ) -> Result<(), WriteError> {
     if data.is_empty() {
         return Ok(());
@@ -237,17 +262,47 @@ pub fn write_chunk(
         };
         (r.exchange.clone(), chunk)
     };
-    if !exchange.has_space() {
-        py.detach(|| exchange.wait_for_space())
-            .map_err(|Cancelled| WriteError::Cancelled)?;
-    }
-    let event = Event::Data(chunk);
-    if more {
-        exchange.queue(event)
-    } else {
-        exchange.push(event)
-    }
-    .map_err(|Cancelled| WriteError::Cancelled)
+    let event = match feed {
+        Feed::Quiet => return exchange.queue(Event::Data(chunk)).map_err(cancelled),
+        Feed::Blocking if !exchange.has_space() => {
+            // Taken out first: the guard must not outlive this statement.
+            let spiller = responder.lock().unwrap().spiller.take();
+            let spilled = match spiller {
+                None => None,
+                Some(mut spiller) => {
+                    let data = chunk.as_slice();
+                    let put = py.detach(|| spiller.put(data));
+                    let mut r = responder.lock().unwrap();
+                    match put {
+                        Ok(range) => {
+                            r.spiller = Some(spiller);
+                            range
+                        }
+                        Err(why) => {
+                            r.log.log(
+                                Level::Error,
+                                &format!("write() cannot spill to a temp file ({why}); it waits for the client instead"),
+                            );
+                            None
+                        }
+                    }
+                }
+            };
+            match spilled {
+                Some(range) => Event::File(range),
+                None => {
+                    py.detach(|| exchange.wait_for_space()).map_err(cancelled)?;
+                    Event::Data(chunk)
+                }
+            }
+        }
+        Feed::Wake | Feed::Blocking => Event::Data(chunk),
+    };
+    exchange.push(event).map_err(cancelled)
+}
+
+fn cancelled(_: Cancelled) -> WriteError {
+    WriteError::Cancelled
 }
 
 /// Send a file range as the body: the head first, never more than the
@@ -267,9 +322,7 @@ pub fn write_file(
     if range.len == 0 {
         return Ok(());
     }
-    r.exchange
-        .push(Event::File(range))
-        .map_err(|Cancelled| WriteError::Cancelled)
+    r.exchange.push(Event::File(range)).map_err(cancelled)
 }
 
 /// The bytes of one body item: `bytes` or `bytearray`, nothing else.
@@ -386,7 +439,7 @@ impl Write {
     fn __call__(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<()> {
         let bytes = body_bytes(data)?;
         let shared = data.cast::<PyBytes>().ok();
-        write_chunk(py, &self.responder, &bytes, shared, false).map_err(write_error_to_py)
+        write_chunk(py, &self.responder, &bytes, shared, Feed::Blocking).map_err(write_error_to_py)
     }
 }
 

@@ -1,0 +1,365 @@
+//! The module's directives: parsing, validation at `nginx -t`, and merging.
+//!
+//! Configuration is parsed in the master; nothing here touches Python. The
+//! workers read the result in `init_process`. The directive table at the
+//! end is the table of contents: each entry names the handler and, for the
+//! slot setters of `parse`, the field it writes.
+
+mod parse;
+pub mod uwsgi;
+mod wsgi;
+
+use crate::module::Module;
+use crate::python::app::AppSpec;
+use crate::python::runtime::RuntimeConfig;
+use crate::wsgi::spill::SpillPolicy;
+use core::ffi::{c_char, c_void};
+use ngx::ffi::*;
+use ngx::http::{HttpModuleLocationConf, HttpModuleMainConf};
+use parse::{set_flag_slot, set_msec_slot, set_number_slot, set_size_slot, Bounds};
+use std::mem::offset_of;
+use std::path::PathBuf;
+use std::ptr::NonNull;
+use std::sync::Arc;
+use uwsgi::{set_uwsgi_next_upstream, set_uwsgi_upstream, UwsgiConf};
+use wsgi::{set_app, set_param, set_python_home, set_python_path};
+
+pub const DEFAULT_THREADS: usize = 8;
+/// Room for a burst of several thousand requests per worker: a request
+/// waiting for a thread costs only its nginx request; `wsgi_queue_timeout`
+/// bounds how long it waits.
+pub const DEFAULT_QUEUE: usize = 4096;
+const DEFAULT_QUEUE_TIMEOUT: ngx_msec_t = 60_000;
+/// What a response may queue ahead of its client before it parks (or its
+/// `write()` spills).
+const DEFAULT_BUFFER_SIZE: u64 = 256 * 1024;
+const DEFAULT_MAX_TEMP_FILE_SIZE: u64 = 1024 * 1024 * 1024;
+
+/// http-level settings, and every `wsgi_app` of the configuration.
+#[derive(Default)]
+pub struct MainConf {
+    pub home: Option<PathBuf>,
+    pub threads: Option<usize>,
+    pub queue: Option<usize>,
+    /// One entry per `wsgi_app`, with the `sys.path` its location asks for.
+    pub apps: Vec<(AppSpec, Vec<String>)>,
+    /// Some `wsgi_app` location runs on the thread pool (not `wsgi_inline`):
+    /// without one, the workers start no Python threads.
+    pub pooled: bool,
+    pub vars: Option<crate::http::request::VarIndexes>,
+}
+
+impl MainConf {
+    pub fn runtime_config(&self, multiprocess: bool) -> RuntimeConfig {
+        RuntimeConfig {
+            home: self.home.clone(),
+            apps: self.apps.clone(),
+            threads: if self.pooled {
+                self.threads.unwrap_or(DEFAULT_THREADS)
+            } else {
+                0
+            },
+            queue: self.queue.unwrap_or(DEFAULT_QUEUE),
+            multiprocess,
+        }
+    }
+}
+
+/// A `wsgi_param`: an environ key whose value may hold nginx variables.
+#[derive(Clone)]
+pub struct Param {
+    pub name: Vec<u8>,
+    pub value: *mut ngx_http_complex_value_t,
+    pub if_not_empty: bool,
+}
+
+#[derive(Default)]
+pub struct LocConf {
+    /// Index into `MainConf::apps` when this location has `wsgi_app`.
+    pub app: Option<usize>,
+    /// The location prefix, SCRIPT_NAME ("" for regex, exact and named locations).
+    pub script_name: Vec<u8>,
+    /// `wsgi_python_path` given at this level.
+    pub python_path: Vec<String>,
+    /// This level's entries first, then the enclosing levels'.
+    pub merged_python_path: Vec<String>,
+    /// Like `uwsgi_param`: a level without any inherits its parent's.
+    pub params: Option<Vec<Param>>,
+    /// `wsgi_inline`: call the app on the event loop (unset: inherit, off).
+    pub inline: Option<bool>,
+    pub queue_timeout: Option<ngx_msec_t>,
+    pub buffer_size: Option<u64>,
+    pub max_temp_file_size: Option<u64>,
+    /// `wsgi_temp_path`, set by nginx's own path slot (a null pointer is
+    /// `None`); unset everywhere, the location's `client_body_temp_path`.
+    pub temp_path: Option<NonNull<ngx_path_t>>,
+    /// Where `write()` spills, from the three above (merged).
+    pub spill: Option<Arc<SpillPolicy>>,
+    pub uwsgi: UwsgiConf,
+}
+
+impl LocConf {
+    pub fn inline(&self) -> bool {
+        self.inline.unwrap_or(false)
+    }
+
+    pub fn queue_timeout(&self) -> ngx_msec_t {
+        self.queue_timeout.unwrap_or(DEFAULT_QUEUE_TIMEOUT)
+    }
+
+    /// The high-water mark of a response's exchange.
+    pub fn buffer_size(&self) -> usize {
+        self.buffer_size.unwrap_or(DEFAULT_BUFFER_SIZE) as usize
+    }
+}
+
+pub unsafe extern "C" fn init_main_conf(cf: *mut ngx_conf_t, conf: *mut c_void) -> *mut c_char {
+    let mcf = &mut *(conf as *mut MainConf);
+    match crate::http::request::VarIndexes::new(cf) {
+        Some(v) => mcf.vars = Some(v),
+        None => return ngx::core::NGX_CONF_ERROR,
+    }
+    ngx::core::NGX_CONF_OK
+}
+
+pub unsafe extern "C" fn merge_loc_conf(
+    cf: *mut ngx_conf_t,
+    prev: *mut c_void,
+    conf: *mut c_void,
+) -> *mut c_char {
+    let prev = &mut *(prev as *mut LocConf);
+    let conf = &mut *(conf as *mut LocConf);
+    conf.merged_python_path = conf.python_path.clone();
+    // The http level is never merged itself, so take its own entries too.
+    for dir in prev.merged_python_path.iter().chain(&prev.python_path) {
+        if !conf.merged_python_path.contains(dir) {
+            conf.merged_python_path.push(dir.clone());
+        }
+    }
+    if conf.params.is_none() {
+        conf.params = prev.params.clone();
+    }
+    conf.inline = conf.inline.or(prev.inline);
+    conf.queue_timeout = conf.queue_timeout.or(prev.queue_timeout);
+    conf.buffer_size = conf.buffer_size.or(prev.buffer_size);
+    conf.max_temp_file_size = conf.max_temp_file_size.or(prev.max_temp_file_size);
+    conf.temp_path = conf.temp_path.or(prev.temp_path);
+    conf.spill = Some(Arc::new(spill_policy(cf, conf)));
+    if uwsgi::merge_uwsgi(cf, &mut prev.uwsgi, &mut conf.uwsgi).is_err() {
+        return ngx::core::NGX_CONF_ERROR;
+    }
+    if let Some(i) = conf.app {
+        let main = wsgi::main_conf(cf);
+        main.apps[i].1 = conf.merged_python_path.clone();
+        main.pooled |= !conf.inline();
+    }
+    ngx::core::NGX_CONF_OK
+}
+
+/// Spill files go to `wsgi_temp_path`, or else beside the request bodies
+/// nginx buffers (`client_body_temp_path`, which nginx creates for the
+/// workers' user): they are unlinked as soon as they are created, so they
+/// never meet nginx's own files.
+unsafe fn spill_policy(cf: *mut ngx_conf_t, conf: &LocConf) -> SpillPolicy {
+    let path = match conf.temp_path {
+        Some(p) => p.as_ptr(),
+        None => (*parse::core_loc_conf(cf)).client_body_temp_path,
+    };
+    let dir = if path.is_null() {
+        PathBuf::new()
+    } else {
+        PathBuf::from(std::ffi::OsStr::from_encoded_bytes_unchecked(
+            (*path).name.as_bytes(),
+        ))
+    };
+    SpillPolicy {
+        dir,
+        max_size: conf
+            .max_temp_file_size
+            .unwrap_or(DEFAULT_MAX_TEMP_FILE_SIZE),
+    }
+}
+
+/// One directive: its name, where it may appear and its arguments, its
+/// handler, the configuration it writes to, and for slot setters the field
+/// (and, for numbers, their bounds).
+macro_rules! command {
+    ($name:literal, $type:expr, $set:expr, $conf:ident) => {
+        command!($name, $type, $set, $conf, 0)
+    };
+    ($name:literal, $type:expr, $set:expr, $conf:ident, $offset:expr) => {
+        command!($name, $type, $set, $conf, $offset, std::ptr::null_mut())
+    };
+    ($name:literal, $type:expr, $set:expr, $conf:ident, $offset:expr, $post:expr) => {
+        ngx_command_t {
+            name: ngx::ngx_string!($name),
+            type_: ($type) as ngx_uint_t,
+            set: Some($set),
+            conf: $conf,
+            offset: $offset,
+            post: $post,
+        }
+    };
+}
+
+const LOC: u32 = NGX_HTTP_LOC_CONF;
+const MAIN: u32 = NGX_HTTP_MAIN_CONF;
+const ANY: u32 = NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF;
+const MAIN_CONF: ngx_uint_t = NGX_HTTP_MAIN_CONF_OFFSET;
+const LOC_CONF: ngx_uint_t = NGX_HTTP_LOC_CONF_OFFSET;
+
+static THREADS: Bounds = Bounds { min: 1, max: 1024 };
+static QUEUE: Bounds = Bounds { min: 0, max: 65536 };
+static MODIFIER: Bounds = Bounds { min: 0, max: 255 };
+static TRIES: Bounds = Bounds { min: 0, max: 1000 };
+
+/// `post` for a number slot.
+const fn bounds(b: &'static Bounds) -> *mut c_void {
+    b as *const Bounds as *mut c_void
+}
+
+/// The directive table.
+pub static mut COMMANDS: [ngx_command_t; 21] = [
+    // The application.
+    command!("wsgi_app", LOC | NGX_CONF_TAKE1, set_app, LOC_CONF),
+    command!(
+        "wsgi_python_path",
+        ANY | NGX_CONF_TAKE1,
+        set_python_path,
+        LOC_CONF
+    ),
+    command!(
+        "wsgi_python_home",
+        MAIN | NGX_CONF_TAKE1,
+        set_python_home,
+        MAIN_CONF
+    ),
+    command!("wsgi_param", ANY | NGX_CONF_TAKE23, set_param, LOC_CONF),
+    // The Python threads, and waiting for one.
+    command!(
+        "wsgi_threads",
+        MAIN | NGX_CONF_TAKE1,
+        set_number_slot,
+        MAIN_CONF,
+        offset_of!(MainConf, threads),
+        bounds(&THREADS)
+    ),
+    command!(
+        "wsgi_queue",
+        MAIN | NGX_CONF_TAKE1,
+        set_number_slot,
+        MAIN_CONF,
+        offset_of!(MainConf, queue),
+        bounds(&QUEUE)
+    ),
+    command!(
+        "wsgi_queue_timeout",
+        ANY | NGX_CONF_TAKE1,
+        set_msec_slot,
+        LOC_CONF,
+        offset_of!(LocConf, queue_timeout)
+    ),
+    command!(
+        "wsgi_inline",
+        ANY | NGX_CONF_TAKE1,
+        set_flag_slot,
+        LOC_CONF,
+        offset_of!(LocConf, inline)
+    ),
+    // The response on its way to the client.
+    command!(
+        "wsgi_buffer_size",
+        ANY | NGX_CONF_TAKE1,
+        set_size_slot,
+        LOC_CONF,
+        offset_of!(LocConf, buffer_size)
+    ),
+    command!(
+        "wsgi_max_temp_file_size",
+        ANY | NGX_CONF_TAKE1,
+        set_size_slot,
+        LOC_CONF,
+        offset_of!(LocConf, max_temp_file_size)
+    ),
+    command!(
+        "wsgi_temp_path",
+        ANY | NGX_CONF_TAKE1234,
+        ngx_conf_set_path_slot,
+        LOC_CONF,
+        offset_of!(LocConf, temp_path)
+    ),
+    // uwsgi_upstream, and the fallback of wsgi_app.
+    command!(
+        "uwsgi_upstream",
+        LOC | NGX_CONF_TAKE1,
+        set_uwsgi_upstream,
+        LOC_CONF
+    ),
+    command!(
+        "uwsgi_upstream_connect_timeout",
+        ANY | NGX_CONF_TAKE1,
+        set_msec_slot,
+        LOC_CONF,
+        offset_of!(LocConf, uwsgi.connect_timeout)
+    ),
+    command!(
+        "uwsgi_upstream_send_timeout",
+        ANY | NGX_CONF_TAKE1,
+        set_msec_slot,
+        LOC_CONF,
+        offset_of!(LocConf, uwsgi.send_timeout)
+    ),
+    command!(
+        "uwsgi_upstream_read_timeout",
+        ANY | NGX_CONF_TAKE1,
+        set_msec_slot,
+        LOC_CONF,
+        offset_of!(LocConf, uwsgi.read_timeout)
+    ),
+    command!(
+        "uwsgi_upstream_modifier1",
+        ANY | NGX_CONF_TAKE1,
+        set_number_slot,
+        LOC_CONF,
+        offset_of!(LocConf, uwsgi.modifier1),
+        bounds(&MODIFIER)
+    ),
+    command!(
+        "uwsgi_upstream_modifier2",
+        ANY | NGX_CONF_TAKE1,
+        set_number_slot,
+        LOC_CONF,
+        offset_of!(LocConf, uwsgi.modifier2),
+        bounds(&MODIFIER)
+    ),
+    command!(
+        "uwsgi_upstream_buffering",
+        ANY | NGX_CONF_TAKE1,
+        set_flag_slot,
+        LOC_CONF,
+        offset_of!(LocConf, uwsgi.buffering)
+    ),
+    command!(
+        "uwsgi_upstream_next_upstream",
+        ANY | NGX_CONF_1MORE,
+        set_uwsgi_next_upstream,
+        LOC_CONF
+    ),
+    command!(
+        "uwsgi_upstream_next_upstream_tries",
+        ANY | NGX_CONF_TAKE1,
+        set_number_slot,
+        LOC_CONF,
+        offset_of!(LocConf, uwsgi.next_upstream_tries),
+        bounds(&TRIES)
+    ),
+    ngx_command_t::empty(),
+];
+
+unsafe impl HttpModuleMainConf for Module {
+    type MainConf = MainConf;
+}
+
+unsafe impl HttpModuleLocationConf for Module {
+    type LocationConf = LocConf;
+}

@@ -1,0 +1,145 @@
+//! The handlers of the `wsgi_*` directives that take more than one value
+//! (the others are slots: see `parse`).
+
+use super::parse::{args, conf_error, core_loc_conf, location_prefix, text, DUPLICATE};
+use super::{LocConf, MainConf, Param};
+use crate::module::Module;
+use crate::python::app::AppSpec;
+use core::ffi::{c_char, c_void};
+use ngx::ffi::*;
+use ngx::http::HttpModuleMainConf;
+use ngx::ngx_conf_log_error;
+use std::path::PathBuf;
+
+pub unsafe fn main_conf<'a>(cf: *mut ngx_conf_t) -> &'a mut MainConf {
+    Module::main_conf_mut(&*cf).expect("wsgi main conf")
+}
+
+/// `wsgi_app MODULE[:CALLABLE];`
+pub extern "C" fn set_app(
+    cf: *mut ngx_conf_t,
+    _cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    unsafe {
+        let lcf = &mut *(conf as *mut LocConf);
+        if lcf.app.is_some() {
+            return DUPLICATE;
+        }
+        let arg = text(&args(cf)[1]);
+        let spec = match AppSpec::parse(&arg) {
+            Ok(s) => s,
+            Err(e) => conf_error!(cf, "invalid application \"{arg}\" in \"wsgi_app\": {e}"),
+        };
+        let main = main_conf(cf);
+        lcf.app = Some(main.apps.len());
+        main.apps.push((spec, Vec::new()));
+
+        (*core_loc_conf(cf)).handler = Some(crate::http::handler::wsgi_handler);
+        lcf.script_name = location_prefix(cf);
+    }
+    ngx::core::NGX_CONF_OK
+}
+
+/// `wsgi_python_path DIR;`
+pub extern "C" fn set_python_path(
+    cf: *mut ngx_conf_t,
+    _cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    unsafe {
+        let lcf = &mut *(conf as *mut LocConf);
+        let dir = text(&args(cf)[1]);
+        if dir.is_empty() {
+            conf_error!(cf, "\"wsgi_python_path\" needs a directory");
+        }
+        if !std::path::Path::new(&dir).is_dir() {
+            // Not fatal: the directory may be created before the workers start.
+            ngx_conf_log_error!(
+                NGX_LOG_WARN,
+                cf,
+                "\"wsgi_python_path\" directory \"{dir}\" does not exist"
+            );
+        }
+        lcf.python_path.push(dir);
+    }
+    ngx::core::NGX_CONF_OK
+}
+
+/// `wsgi_python_home DIR;`
+pub extern "C" fn set_python_home(
+    cf: *mut ngx_conf_t,
+    _cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    unsafe {
+        let mcf = &mut *(conf as *mut MainConf);
+        if mcf.home.is_some() {
+            return DUPLICATE;
+        }
+        let dir = PathBuf::from(text(&args(cf)[1]));
+        if !dir.is_dir() {
+            conf_error!(
+                cf,
+                "\"wsgi_python_home\" directory \"{}\" does not exist",
+                dir.display()
+            );
+        }
+        mcf.home = Some(dir);
+    }
+    ngx::core::NGX_CONF_OK
+}
+
+/// `wsgi_param NAME VALUE [if_not_empty];`
+pub extern "C" fn set_param(
+    cf: *mut ngx_conf_t,
+    _cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    unsafe {
+        let lcf = &mut *(conf as *mut LocConf);
+        let a = args(cf);
+        let name = a[1].as_bytes().to_vec();
+        if name.is_empty()
+            || name
+                .iter()
+                .any(|c| c.is_ascii_whitespace() || c.is_ascii_control())
+        {
+            conf_error!(
+                cf,
+                "invalid parameter name \"{}\" in \"wsgi_param\"",
+                text(&a[1])
+            );
+        }
+        if name.starts_with(b"wsgi.") {
+            conf_error!(
+                cf,
+                "\"wsgi_param\" cannot set the server's own key \"{}\"",
+                text(&a[1])
+            );
+        }
+        let if_not_empty = match a.get(3) {
+            None => false,
+            Some(s) if s.as_bytes() == b"if_not_empty" => true,
+            Some(s) => conf_error!(cf, "invalid parameter \"{}\" in \"wsgi_param\"", text(s)),
+        };
+        let cv = ngx_pcalloc((*cf).pool, size_of::<ngx_http_complex_value_t>())
+            as *mut ngx_http_complex_value_t;
+        if cv.is_null() {
+            return ngx::core::NGX_CONF_ERROR;
+        }
+        let mut ccv: ngx_http_compile_complex_value_t = std::mem::zeroed();
+        ccv.cf = cf;
+        ccv.value = &mut a[2];
+        ccv.complex_value = cv;
+        if ngx_http_compile_complex_value(&mut ccv) != NGX_OK as ngx_int_t {
+            return ngx::core::NGX_CONF_ERROR;
+        }
+        lcf.params.get_or_insert_with(Vec::new).push(Param {
+            name,
+            value: cv,
+            if_not_empty,
+        });
+    }
+    ngx::core::NGX_CONF_OK
+}
