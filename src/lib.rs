@@ -9,6 +9,7 @@ pub mod log;
 pub mod pool;
 pub mod python;
 pub mod uwsgi;
+pub mod websocket;
 pub mod wsgi;
 
 #[cfg(all(feature = "module", not(test)))]
