@@ -162,6 +162,9 @@ pub unsafe fn merge_uwsgi(
     u.send_timeout = conf.send_timeout.unwrap_or(60_000);
     u.read_timeout = conf.read_timeout.unwrap_or(60_000);
     u.buffering = conf.buffering.unwrap_or(true) as ngx_flag_t;
+    // As the stock modules: an upstream's `X-Accel-Buffering: no|yes`
+    // switches buffering for its response.
+    u.set_change_buffering(1);
     u.request_buffering = 1;
     u.pass_request_headers = 1;
     u.pass_request_body = 1;

@@ -31,6 +31,26 @@ def application(environ, start_response):
         time.sleep(float(query or 3))
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"slept\n"]
+    if last == "drip":
+        # ?FLAG&WAIT[&noaccel]: three lines; each after the first only once
+        # the client has made FLAG.N, saying it has line N (WAIT seconds at
+        # most): a proxy that holds line 1 back until more comes makes this
+        # wait in vain. With "noaccel", X-Accel-Buffering: no.
+        flag, wait, *opts = query.split("&")
+
+        def lines():
+            yield b"line 1\n"
+            for n in (2, 3):
+                deadline = time.time() + float(wait)
+                while not os.path.exists("%s.%d" % (flag, n - 1)) and time.time() < deadline:
+                    time.sleep(0.01)
+                yield b"line %d\n" % n
+
+        headers = [("Content-Type", "text/plain")]
+        if "noaccel" in opts:
+            headers.append(("X-Accel-Buffering", "no"))
+        start_response("200 OK", headers)
+        return lines()
     if last == "status":
         start_response("418 I'm a teapot", [("Content-Type", "text/plain"), ("X-Upstream", "yes")])
         return [b"teapot\n"]
