@@ -16,7 +16,11 @@ scripts/build.sh --stock
 scripts/build.sh --configure-route
 
 echo "== cargo test (pure layers, no nginx)"
-cargo test --release --no-default-features
+# In a target directory of its own: built without the module's features,
+# the crate would otherwise replace the one scripts/build.sh built (cargo
+# keeps one fingerprint for the cdylib whatever its features), and the next
+# scripts/build.sh (or scripts/demo.sh) would build the module again.
+cargo test --release --no-default-features --target-dir "${CARGO_TARGET_DIR:-target}/unit"
 
 # A virtualenv with a package of its own, for wsgi_python_home.
 venv=$root/build/test-venv
