@@ -22,13 +22,46 @@ echo "== cargo test (pure layers, no nginx)"
 # scripts/build.sh (or scripts/demo.sh) would build the module again.
 cargo test --release --no-default-features --target-dir "${CARGO_TARGET_DIR:-target}/unit"
 
-# A virtualenv with a package of its own, for wsgi_python_home.
+# make_venv PYTHON DIR: a virtualenv of PYTHON with a package of its own
+# (venv_marker), for wsgi_python_home; made again when PYTHON changed.
+make_venv() {
+    if [ "$(readlink -f "$2/bin/python3")" != "$(readlink -f "$1")" ]; then
+        rm -rf "$2"
+        "$1" -m venv --without-pip "$2"
+    fi
+    local site
+    site=$("$2/bin/python3" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+    echo 'VALUE = "from the test venv"' > "$site/venv_marker.py"
+}
+version_of() { "$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])'; }
+
 venv=$root/build/test-venv
-if [ ! -x "$venv/bin/python3" ]; then
-    "$PYO3_PYTHON" -m venv --without-pip "$venv"
+make_venv "$PYO3_PYTHON" "$venv"
+
+# The machine's other CPythons (pyenv's, shared builds), by version: the
+# module is built and tested against each below, and t/python-home.t needs
+# a venv of a Python other than the module's.
+pyenv_versions=${PYENV_ROOT:-$HOME/.pyenv}/versions
+main_version=$(version_of "$PYO3_PYTHON")
+other_pythons=()
+for v in 3.9 3.10 3.11 3.12 3.13; do
+    [ "$v" != "$main_version" ] || continue
+    py=$(ls -d "$pyenv_versions/$v".*/bin/"python$v" 2>/dev/null | sort -V | tail -n 1 || true)
+    other_pythons+=("$v:$py")
+done
+# The other venv: pyenv's 3.12 if present, else the first other Python found.
+other_venv=
+for vp in "${other_pythons[@]}"; do
+    v=${vp%%:*} py=${vp#*:}
+    [ -n "$py" ] || continue
+    if [ -z "$other_venv" ] || [ "$v" = 3.12 ]; then
+        other_venv=$root/build/test-venv-$v
+        other_python=$py
+    fi
+done
+if [ -n "$other_venv" ]; then
+    make_venv "$other_python" "$other_venv"
 fi
-site=$("$venv/bin/python3" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-echo 'VALUE = "from the test venv"' > "$site/venv_marker.py"
 
 # Flask, Django and httpbin from PyPI, pinned, for the real-application suites.
 scripts/frameworks-venv.sh
@@ -41,6 +74,8 @@ eval "$(scripts/test-upstreams.sh start)"
 
 export TEST_NGINX_APPS=$root/t/apps
 export TEST_NGINX_VENV=$venv
+export TEST_NGINX_PYTHON=$PYO3_PYTHON
+export TEST_NGINX_OTHER_VENV=$other_venv
 export TEST_NGINX_SERVROOT=$root/t/servroot
 export PERL5LIB=$root/t/lib${PERL5LIB:+:$PERL5LIB}
 
