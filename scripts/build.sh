@@ -15,6 +15,10 @@
 #
 #   --out DIR                 leave the results in DIR instead of build/
 #                             (build/stock, build/configure-route)
+#   --nginx-from TARGET_DIR   (default build) build the module alone, for the
+#                             nginx that a default build with CARGO_TARGET_DIR
+#                             TARGET_DIR built, instead of building nginx too
+#                             (about a minute): DIR/sbin/nginx is that nginx
 #
 # Python: Debian's /usr/bin/python3 unless PYO3_PYTHON names another
 # interpreter (the module embeds the libpython of that interpreter).
@@ -28,12 +32,14 @@ export PYO3_PYTHON="${PYO3_PYTHON:-/usr/bin/python3}"
 
 mode=vendored
 out=
+nginx_from=
 while [ $# -gt 0 ]; do
     case "$1" in
         --stock) mode=stock ;;
         --configure-route) mode=configure-route ;;
         --out) out=${2:?--out needs a directory}; shift ;;
-        *) echo "usage: $0 [--stock | --configure-route] [--out DIR]" >&2; exit 2 ;;
+        --nginx-from) nginx_from=${2:?--nginx-from needs a cargo target directory}; shift ;;
+        *) echo "usage: $0 [--stock | --configure-route] [--out DIR] [--nginx-from TARGET_DIR]" >&2; exit 2 ;;
     esac
     shift
 done
@@ -45,6 +51,13 @@ case "$target" in /*) ;; *) target=$PWD/$target ;; esac
 install_file() {
     cp "$1" "$2.new.$$"
     mv -f "$2.new.$$" "$2"
+}
+
+# build_module_for SRC OBJS TARGET_DIR: the module alone, its bindings made
+# from an nginx source tree and its configured build directory.
+build_module_for() {
+    NGINX_SOURCE_DIR=$1 NGINX_BUILD_DIR=$2 \
+        cargo build --release --no-default-features --features export-modules --target-dir "$3"
 }
 
 if [ $mode = stock ]; then
@@ -67,8 +80,7 @@ if [ $mode = stock ]; then
             ./configure "${NGX_CONF_FLAGS[@]}" --with-cc-opt=-fPIC --with-ld-opt=-fPIC > configure.log
         )
     fi
-    NGINX_SOURCE_DIR=$src NGINX_BUILD_DIR=$src/objs \
-        cargo build --release --no-default-features --features export-modules --target-dir "$target/stock"
+    build_module_for "$src" "$src/objs" "$target/stock"
     mkdir -p "$out"
     install_file "$target/stock/release/libngx_http_wsgi_module.so" "$out/ngx_http_wsgi_module.so"
     echo "built $out/ngx_http_wsgi_module.so (for /usr/sbin/nginx $(/usr/sbin/nginx -v 2>&1 | sed 's|.*/||'))"
@@ -125,6 +137,24 @@ if [ $mode = configure-route ]; then
 fi
 
 out=${out:-build}
+if [ -n "$nginx_from" ]; then
+    # The vendored nginx of that build, and its sources: nginx-src names
+    # them in the first field of objs/last-build-info.
+    case "$nginx_from" in /*) ;; *) nginx_from=$PWD/$nginx_from ;; esac
+    objs=$(ls -td "$nginx_from"/release/build/nginx-sys-*/out/objs 2>/dev/null | head -n 1)
+    src=$(cut -d '"' -f 2 "$objs/last-build-info" 2>/dev/null || true)
+    if [ ! -x "$objs/nginx" ] || [ ! -f "$src/src/core/nginx.h" ]; then
+        echo "build.sh --nginx-from: no nginx built in $nginx_from (run scripts/build.sh with CARGO_TARGET_DIR=$nginx_from first)" >&2
+        exit 1
+    fi
+    build_module_for "$src" "$objs" "$target"
+    mkdir -p "$out/sbin" "$out/modules"
+    install_file "$objs/nginx" "$out/sbin/nginx"
+    install_file "$target/release/libngx_http_wsgi_module.so" "$out/modules/ngx_http_wsgi_module.so"
+    echo "built $out/modules/ngx_http_wsgi_module.so (for $out/sbin/nginx, from $nginx_from)"
+    exit 0
+fi
+
 cargo build --release
 # nginx-sys's build script configures and builds the vendored nginx in its
 # OUT_DIR, and asks cargo to run it again when objs/Makefile or

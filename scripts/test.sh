@@ -99,3 +99,29 @@ echo "== prove (Debian's /usr/sbin/nginx, module built by nginx's ./configure --
 TEST_NGINX_BINARY=/usr/sbin/nginx \
 TEST_NGINX_LOAD_MODULES=$root/build/configure-route/ngx_http_wsgi_module.so \
     prove t/wsgi-environ.t t/wsgi-response.t
+
+# The module against each other CPython of the machine: a build of its own
+# (cargo target directory and results apart, so that no build invalidates
+# another) for the vendored nginx built above, venvs of its own, and the
+# core suites.
+tested=("$main_version ($PYO3_PYTHON)")
+skipped=()
+for vp in "${other_pythons[@]}"; do
+    v=${vp%%:*} py=${vp#*:}
+    if [ -z "$py" ]; then
+        echo "== Python $v: skipped, not installed (no $pyenv_versions/$v.*/bin/python$v)"
+        skipped+=("$v")
+        continue
+    fi
+    echo "== Python $v ($py): build, then the core suites on the vendored nginx"
+    out=$root/build/python$v
+    CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}/python$v PYO3_PYTHON=$py \
+        scripts/build.sh --out "$out" --nginx-from "${CARGO_TARGET_DIR:-target}"
+    make_venv "$py" "$root/build/test-venv-$v"
+    TEST_NGINX_BINARY=$out/sbin/nginx \
+    TEST_NGINX_LOAD_MODULES=$out/modules/ngx_http_wsgi_module.so \
+    TEST_NGINX_PYTHON=$py TEST_NGINX_VENV=$root/build/test-venv-$v TEST_NGINX_OTHER_VENV=$venv \
+        prove t/wsgi-environ.t t/wsgi-response.t t/wsgi-failures.t t/lifecycle.t t/python-home.t
+    tested+=("$v ($py)")
+done
+echo "== Python versions tested: ${tested[*]}; skipped (not installed): ${skipped[*]:-none}"
