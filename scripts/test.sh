@@ -90,6 +90,11 @@ TEST_NGINX_BINARY=$root/build/sbin/nginx \
 TEST_NGINX_LOAD_MODULES=$root/build/modules/ngx_http_wsgi_module.so \
     prove t/uwsgi-upstream.t
 
+echo "== t/examples.sh: nginx-conf/django.conf, flask.conf and fallback.conf, served as they are"
+TEST_NGINX_BINARY=$root/build/sbin/nginx \
+TEST_NGINX_LOAD_MODULES=$root/build/modules/ngx_http_wsgi_module.so \
+    t/examples.sh
+
 echo "== prove (Debian's /usr/sbin/nginx $(/usr/sbin/nginx -v 2>&1 | sed 's|.*/||'), stock build)"
 TEST_NGINX_BINARY=/usr/sbin/nginx \
 TEST_NGINX_LOAD_MODULES=$root/build/stock/ngx_http_wsgi_module.so \
