@@ -105,6 +105,10 @@ TEST_NGINX_BINARY=/usr/sbin/nginx \
 TEST_NGINX_LOAD_MODULES=$root/build/configure-route/ngx_http_wsgi_module.so \
     prove t/wsgi-environ.t t/wsgi-response.t
 
+echo "== the Debian package: scripts/package.sh, then t/package.sh installs it into the machine's nginx"
+scripts/package.sh
+t/package.sh build/deb/libnginx-mod-http-wsgi_*_"$(dpkg --print-architecture)".deb
+
 # The module against each other CPython of the machine: a build of its own
 # (cargo target directory and results apart, so that no build invalidates
 # another) for the vendored nginx built above, venvs of its own, and the
