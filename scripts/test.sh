@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test:
 #   cargo's unit tests of the pure layers, then the Test::Nginx suites in t/
-#   against the vendored nginx 1.28, then the core suites against Debian's
-#   stock nginx 1.22 with the module built for it, by cargo (--stock) and by
-#   nginx's own ./configure --add-dynamic-module (--configure-route).
+#   against the vendored nginx 1.28 and the examples of nginx-conf/
+#   (t/examples.sh), then the core suites against Debian's stock nginx 1.22
+#   with the module built for it, by cargo (--stock) and by nginx's own
+#   ./configure --add-dynamic-module (--configure-route), then the Debian
+#   package in the machine's nginx (t/package.sh, as root), and last the
+#   module built against each other CPython 3.9-3.13 installed.
 # Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
