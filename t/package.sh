@@ -15,7 +15,6 @@
 # sites listen where they always do (Debian's default: port 80).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$PWD
 . t/lib/tap.sh
 
 deb=$(readlink -f "${1:?usage: $0 PACKAGE.deb}")
