@@ -7,10 +7,11 @@ set -euo pipefail
 build=(gcc make pkg-config libpcre2-dev libclang-dev libssl-dev zlib1g-dev python3 python3-dev)
 # Tests: Test::Nginx's dependencies (it is not packaged, t/lib carries a
 # compatible subset), Debian's nginx for the stock-build test, uWSGI for the
-# side-by-side tests, and a venv-capable Python for wsgi_python_home.
+# side-by-side tests, a venv-capable Python for wsgi_python_home,
+# dpkg-shlibdeps for scripts/package.sh, and ps for the shell suites.
 tests=(curl python3-venv nginx nginx-dev uwsgi uwsgi-plugin-python3
        libtest-base-perl libtext-diff-perl libtest-longstring-perl libipc-run-perl
-       liblist-moreutils-perl libwww-perl liburi-perl)
+       liblist-moreutils-perl libwww-perl liburi-perl dpkg-dev procps)
 
 want=("${build[@]}")
 [ "${1:-}" = --build ] || want+=("${tests[@]}")

@@ -85,6 +85,11 @@ pub extern "C" fn set_python_home(
                 dir.display()
             );
         }
+        // An environment of another Python fails here rather than in every
+        // worker ("No module named 'encodings'").
+        if let Some(why) = crate::python::interpreter::Home::of(Some(&dir)).mismatch() {
+            conf_error!(cf, "\"wsgi_python_home\" {why}");
+        }
         mcf.home = Some(dir);
     }
     ngx::core::NGX_CONF_OK

@@ -54,7 +54,13 @@ pub fn err_summary(py: Python<'_>, err: &PyErr) -> String {
 pub fn format_traceback(py: Python<'_>, err: &PyErr) -> String {
     let formatted = py
         .import("traceback")
-        .and_then(|tb| tb.call_method1("format_exception", (err.clone_ref(py).into_value(py),)))
+        // (type, value, traceback): the one-argument form is Python 3.10+.
+        .and_then(|tb| {
+            tb.call_method1(
+                "format_exception",
+                (err.get_type(py), err.value(py), err.traceback(py)),
+            )
+        })
         .and_then(|lines| lines.extract::<Vec<String>>());
     match formatted {
         Ok(lines) => lines.concat(),

@@ -103,6 +103,11 @@ USE_TZ = True
 
 # Relative, so Django puts SCRIPT_NAME in front ("/django/static/...").
 STATIC_URL = "static/"
+MEDIA_URL = "media/"
+# Beside the package, as nginx-conf/django.conf serves them (collectstatic
+# fills STATIC_ROOT; t/examples.sh runs it on a copy of the project).
+STATIC_ROOT = BASE_DIR.parent / "static"
+MEDIA_ROOT = BASE_DIR.parent / "media"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
