@@ -6,6 +6,7 @@
 //! code lives in `module`, built with the `module` feature.
 
 pub mod log;
+pub mod metrics;
 pub mod pool;
 pub mod python;
 pub mod uwsgi;
