@@ -37,8 +37,8 @@ pub fn status_class(status: u16) -> Option<usize> {
 /// 60 s. A duration equal to a bound falls in that bound's bucket (`le` is
 /// "less than or equal").
 pub const BUCKET_BOUNDS_US: [u64; 15] = [
-    1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000,
-    2_500_000, 5_000_000, 10_000_000, 30_000_000, 60_000_000,
+    1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000,
+    5_000_000, 10_000_000, 30_000_000, 60_000_000,
 ];
 
 /// Buckets per histogram: the bounds and +Inf.
@@ -120,6 +120,7 @@ impl Counter {
         Counter::ClientClosed,
     ];
     pub const COUNT: usize = Self::ALL.len();
+
 }
 
 /// How a request ended, as the event loop saw it. Each but `Ok` counts in
@@ -266,20 +267,20 @@ impl AppFigures {
     }
 
     /// Every field in one fixed order, the order of the zone's cells.
-    pub(crate) fn to_fields(&self) -> [u64; APP_FIELDS] {
+    pub(crate) fn fields(&self) -> [u64; APP_FIELDS] {
         let mut out = [0u64; APP_FIELDS];
         let hist = |h: &Histogram| h.buckets.into_iter().chain([h.sum_us, h.count]);
         let all = self.requests.into_iter().chain(self.counters);
-        for (o, v) in out
-            .iter_mut()
-            .zip(all.chain(hist(&self.queue_wait)).chain(hist(&self.app_time)))
-        {
+        for (o, v) in out.iter_mut().zip(
+            all.chain(hist(&self.queue_wait))
+                .chain(hist(&self.app_time)),
+        ) {
             *o = v;
         }
         out
     }
 
-    /// The inverse of [`to_fields`](Self::to_fields).
+    /// The inverse of [`fields`](Self::fields).
     pub(crate) fn from_fields(fields: &[u64; APP_FIELDS]) -> AppFigures {
         let mut it = fields.iter().copied();
         let mut take = |dst: &mut [u64]| dst.iter_mut().for_each(|d| *d = it.next().unwrap_or(0));
@@ -298,8 +299,8 @@ impl AppFigures {
     /// Adds `other` into `self`, field by field (wrapping, as counters in
     /// the zone do).
     pub fn add(&mut self, other: &AppFigures) {
-        let mut fields = self.to_fields();
-        for (f, o) in fields.iter_mut().zip(other.to_fields()) {
+        let mut fields = self.fields();
+        for (f, o) in fields.iter_mut().zip(other.fields()) {
             *f = f.wrapping_add(o);
         }
         *self = AppFigures::from_fields(&fields);
@@ -320,7 +321,7 @@ pub struct Gauges {
 }
 
 impl Gauges {
-    pub(crate) fn to_fields(self) -> [u64; 4] {
+    pub(crate) fn fields(self) -> [u64; 4] {
         [self.busy_threads, self.queued, self.parked, self.rss_bytes]
     }
 
@@ -435,7 +436,7 @@ mod tests {
         let cases = [
             (Duration::ZERO, 0),
             (us(1), 0),
-            (us(1000), 0),     // 0.001 s: le="0.001"
+            (us(1000), 0),      // 0.001 s: le="0.001"
             (ns(1_000_001), 1), // just over: le="0.0025"
             (us(2500), 1),
             (us(2501), 2),
@@ -460,7 +461,12 @@ mod tests {
     #[test]
     fn histogram_sum_count_and_cumulative() {
         let mut h = Histogram::default();
-        for d in [MS, 3 * MS, Duration::from_micros(2500), Duration::from_secs(61)] {
+        for d in [
+            MS,
+            3 * MS,
+            Duration::from_micros(2500),
+            Duration::from_secs(61),
+        ] {
             h.observe(d);
         }
         assert_eq!(h.count, 4);
@@ -523,7 +529,13 @@ mod tests {
         l.record(0, 200, Outcome::Ok, Some(MS), Some(10 * MS));
         l.record(0, 500, Outcome::Exception, Some(MS), Some(MS));
         l.record(1, 503, Outcome::Rejected, None, None);
-        l.record(1, 504, Outcome::QueueTimeout | Outcome::Fallback, Some(MS), None);
+        l.record(
+            1,
+            504,
+            Outcome::QueueTimeout | Outcome::Fallback,
+            Some(MS),
+            None,
+        );
         l.record(1, 0, Outcome::ClientClosed, None, None);
         l.record(2, 200, Outcome::Ok, None, None); // no such app: ignored
         l.recycle(RecycleReason::MaxRss);
@@ -549,19 +561,21 @@ mod tests {
 
     #[test]
     fn fields_round_trip_in_order() {
-        let mut f = AppFigures::default();
-        f.requests = [1, 2, 3, 4, 5];
-        f.counters = [6, 7, 8, 9, 10, 11, 12];
+        let mut f = AppFigures {
+            requests: [1, 2, 3, 4, 5],
+            counters: [6, 7, 8, 9, 10, 11, 12],
+            ..AppFigures::default()
+        };
         f.queue_wait.buckets = std::array::from_fn(|i| 13 + i as u64);
         (f.queue_wait.sum_us, f.queue_wait.count) = (29, 30);
         f.app_time.buckets = std::array::from_fn(|i| 31 + i as u64);
         (f.app_time.sum_us, f.app_time.count) = (47, 48);
-        let fields = f.to_fields();
+        let fields = f.fields();
         assert_eq!(fields, std::array::from_fn(|i| i as u64 + 1));
         assert_eq!(AppFigures::from_fields(&fields), f);
 
         let mut twice = f;
         twice.add(&f);
-        assert_eq!(twice.to_fields(), std::array::from_fn(|i| 2 * (i as u64 + 1)));
+        assert_eq!(twice.fields(), std::array::from_fn(|i| 2 * (i as u64 + 1)));
     }
 }

@@ -181,10 +181,15 @@ mod tests {
                     for round in 0..ROUNDS {
                         if round % 2 == 0 {
                             // A "crash" of a holder: only if the lock is free.
-                            let _ = word.compare_exchange(0, DEAD, Ordering::AcqRel, Ordering::Relaxed);
+                            let _ =
+                                word.compare_exchange(0, DEAD, Ordering::AcqRel, Ordering::Relaxed);
                         }
                         let held = lock(word, pid, &alive, Duration::from_secs(30)).unwrap();
-                        assert_eq!(inside.fetch_add(1, Ordering::Relaxed), 0, "two holders at once");
+                        assert_eq!(
+                            inside.fetch_add(1, Ordering::Relaxed),
+                            0,
+                            "two holders at once"
+                        );
                         let n = total.load(Ordering::Relaxed);
                         std::hint::spin_loop();
                         total.store(n + 1, Ordering::Relaxed);
