@@ -121,6 +121,18 @@ impl Counter {
     ];
     pub const COUNT: usize = Self::ALL.len();
 
+    /// The counter's key in the JSON status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Counter::Exceptions => "exceptions",
+            Counter::Aborted => "aborted",
+            Counter::Timeouts => "timeouts",
+            Counter::QueueTimeouts => "queue_timeouts",
+            Counter::Rejections => "rejections",
+            Counter::Fallbacks => "fallbacks",
+            Counter::ClientClosed => "client_closed",
+        }
+    }
 }
 
 /// How a request ended, as the event loop saw it. Each but `Ok` counts in
