@@ -86,6 +86,8 @@
 mod local;
 mod lock;
 pub mod render;
+#[cfg(test)]
+mod test_rng;
 mod zone;
 
 pub use local::{

@@ -348,6 +348,7 @@ pub fn json(s: &Snapshot) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::test_rng::Rng;
     use crate::metrics::{Gauges, WorkerGauges};
     use std::time::Duration;
 
@@ -378,9 +379,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn prometheus_golden() {
-        let expected = r#"# HELP ngx_wsgi_requests_total Requests answered, by app and status class.
+    /// `small()` in Prometheus's text format.
+    const GOLDEN: &str = r#"# HELP ngx_wsgi_requests_total Requests answered, by app and status class.
 # TYPE ngx_wsgi_requests_total counter
 ngx_wsgi_requests_total{app="a\"b\\c\nd",class="1xx"} 1
 ngx_wsgi_requests_total{app="a\"b\\c\nd",class="2xx"} 20
@@ -469,49 +469,31 @@ ngx_wsgi_parked_responses{pid="4242"} 1
 # TYPE ngx_wsgi_worker_rss_bytes gauge
 ngx_wsgi_worker_rss_bytes{pid="4242"} 52428800
 "#;
-        assert_eq!(prometheus(&small()), expected);
-    }
 
     #[test]
-    fn prometheus_golden_with_nothing_yet() {
-        let expected = r#"# HELP ngx_wsgi_requests_total Requests answered, by app and status class.
-# TYPE ngx_wsgi_requests_total counter
-# HELP ngx_wsgi_app_exceptions_total Requests in which the app raised an exception.
-# TYPE ngx_wsgi_app_exceptions_total counter
-# HELP ngx_wsgi_responses_aborted_total Responses cut short: the client got an incomplete message.
-# TYPE ngx_wsgi_responses_aborted_total counter
-# HELP ngx_wsgi_request_timeouts_total Requests that ran past their time limit in the app.
-# TYPE ngx_wsgi_request_timeouts_total counter
-# HELP ngx_wsgi_queue_timeouts_total Requests that waited for a thread longer than wsgi_queue_timeout.
-# TYPE ngx_wsgi_queue_timeouts_total counter
-# HELP ngx_wsgi_queue_rejections_total Requests turned away because the queue was full.
-# TYPE ngx_wsgi_queue_rejections_total counter
-# HELP ngx_wsgi_fallbacks_total Requests handed to the uwsgi_upstream fallback.
-# TYPE ngx_wsgi_fallbacks_total counter
-# HELP ngx_wsgi_client_closed_total Requests whose client closed the connection before the response was complete.
-# TYPE ngx_wsgi_client_closed_total counter
-# HELP ngx_wsgi_queue_wait_seconds Time requests waited for a Python thread.
-# TYPE ngx_wsgi_queue_wait_seconds histogram
-# HELP ngx_wsgi_app_seconds Time requests spent in the app, from the call to the end of the response.
-# TYPE ngx_wsgi_app_seconds histogram
-# HELP ngx_wsgi_worker_recycles_total Workers recycled, by reason.
-# TYPE ngx_wsgi_worker_recycles_total counter
-ngx_wsgi_worker_recycles_total{reason="max_requests"} 0
-ngx_wsgi_worker_recycles_total{reason="max_rss"} 0
-ngx_wsgi_worker_recycles_total{reason="request_timeout"} 0
-# HELP ngx_wsgi_workers Live nginx workers publishing metrics.
-# TYPE ngx_wsgi_workers gauge
-ngx_wsgi_workers 0
-# HELP ngx_wsgi_busy_threads Python threads running a request, per worker.
-# TYPE ngx_wsgi_busy_threads gauge
-# HELP ngx_wsgi_queued_requests Requests waiting for a Python thread, per worker.
-# TYPE ngx_wsgi_queued_requests gauge
-# HELP ngx_wsgi_parked_responses Responses parked while their client catches up, per worker.
-# TYPE ngx_wsgi_parked_responses gauge
-# HELP ngx_wsgi_worker_rss_bytes Resident set size of the worker, in bytes.
-# TYPE ngx_wsgi_worker_rss_bytes gauge
-"#;
-        assert_eq!(prometheus(&Snapshot::default()), expected);
+    fn prometheus_golden() {
+        assert_eq!(prometheus(&small()), GOLDEN);
+    }
+
+    /// With no app and no worker yet: every family's comments, in the
+    /// same order, and only the series that need neither.
+    #[test]
+    fn prometheus_with_nothing_yet() {
+        let text = prometheus(&Snapshot::default());
+        let (comments, series): (Vec<&str>, Vec<&str>) =
+            text.lines().partition(|l| l.starts_with('#'));
+        let golden: Vec<&str> = GOLDEN.lines().filter(|l| l.starts_with('#')).collect();
+        assert_eq!(comments, golden);
+        assert_eq!(
+            series,
+            [
+                "ngx_wsgi_worker_recycles_total{reason=\"max_requests\"} 0",
+                "ngx_wsgi_worker_recycles_total{reason=\"max_rss\"} 0",
+                "ngx_wsgi_worker_recycles_total{reason=\"request_timeout\"} 0",
+                "ngx_wsgi_workers 0",
+            ]
+        );
+        assert!(text.ends_with("# TYPE ngx_wsgi_worker_rss_bytes gauge\n"));
     }
 
     #[test]
@@ -686,18 +668,10 @@ ngx_wsgi_workers 0
         let alphabet: Vec<char> = "ab:._\"\\\n\r\t\u{0}\u{1b}é€\u{1F600}{}=,#"
             .chars()
             .collect();
-        let mut state = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = move || {
-            state ^= state >> 12;
-            state ^= state << 25;
-            state ^= state >> 27;
-            state.wrapping_mul(0x2545_F491_4F6C_DD1D) as usize
-        };
+        let mut rng = Rng::new(1);
         for _ in 0..2000 {
-            let len = next() % 12;
-            let name: String = (0..len)
-                .map(|_| alphabet[next() % alphabet.len()])
-                .collect();
+            let len = rng.below(12);
+            let name: String = (0..len).map(|_| rng.pick(&alphabet)).collect();
             let mut label = String::new();
             push_label_value(&mut label, &name);
             assert_eq!(unescape_label(&label), name);

@@ -648,7 +648,8 @@ impl<'a> Zone<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::local::{Counter, Outcome, Outcomes};
+    use crate::metrics::local::{Counter, Outcome, Outcomes, BUCKET_BOUNDS_US};
+    use crate::metrics::test_rng::Rng;
     use std::cell::RefCell;
     use std::collections::HashSet;
 
@@ -1153,37 +1154,16 @@ mod tests {
 
     // ---- randomized, fixed seeds ----
 
-    /// xorshift64*: small and good enough to drive test data.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-        fn chance(&mut self, one_in: usize) -> bool {
-            self.below(one_in) == 0
-        }
-        fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-            items[self.below(items.len())]
-        }
-        fn duration(&mut self) -> Option<Duration> {
-            let bounds = &BUCKET_BOUNDS_US;
-            match self.below(4) {
-                0 => None,
-                1 => Some(Duration::from_micros(self.pick(bounds))),
-                2 => Some(Duration::from_micros(self.pick(bounds) + 1)),
-                _ => Some(Duration::from_nanos(self.next() % 90_000_000_000)),
-            }
+    /// None, a bucket bound, just over one, or anything up to 90 s.
+    fn random_duration(rng: &mut Rng) -> Option<Duration> {
+        let bounds = &BUCKET_BOUNDS_US;
+        match rng.below(4) {
+            0 => None,
+            1 => Some(Duration::from_micros(rng.pick(bounds))),
+            2 => Some(Duration::from_micros(rng.pick(bounds) + 1)),
+            _ => Some(Duration::from_nanos(rng.next() % 90_000_000_000)),
         }
     }
-
-    use crate::metrics::local::BUCKET_BOUNDS_US;
 
     /// What a simulated worker has published: its zone apps and figures
     /// as of its last publish (what the zone must show for it forever).
@@ -1236,7 +1216,7 @@ mod tests {
         let names = ["a", "b:app", "c.d:e", "f", "g"];
         let outcomes = Outcome::ALL;
         for seed in 1..=40u64 {
-            let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            let mut rng = Rng::new(seed);
             let region = Region::for_slots(1 + rng.below(5));
             let mut zone = region.init();
             let dead = RefCell::new(HashSet::new());
@@ -1316,7 +1296,8 @@ mod tests {
                         if rng.chance(5) {
                             outcome = outcome | rng.pick(&outcomes);
                         }
-                        let (queue_wait, app_time) = (rng.duration(), rng.duration());
+                        let (queue_wait, app_time) =
+                            (random_duration(&mut rng), random_duration(&mut rng));
                         sim.local.record(app, status, outcome, queue_wait, app_time);
                     }
                     _ => {}
@@ -1338,7 +1319,7 @@ mod tests {
     #[test]
     fn threads_never_share_a_slot_or_an_app() {
         const THREADS: i32 = 4;
-        const ROUNDS: u64 = 300;
+        const ROUNDS: u64 = 1000;
         let region = Region::for_slots(3);
         let zone = region.init().with_patience(Duration::from_secs(30));
         let owners: Vec<AtomicI32> = (0..zone.slot_count()).map(|_| AtomicI32::new(0)).collect();
