@@ -264,15 +264,11 @@ impl Counts {
         }
     }
 
-    /// Adds the first `apps.len()` apps and the recycles into the plain
-    /// figures.
-    fn load_into(&self, apps: &mut [AppFigures], recycles: &mut [u64; RecycleReason::COUNT]) {
-        for (r, c) in recycles.iter_mut().zip(&self.recycles) {
-            *r = r.wrapping_add(c.load(Ordering::Relaxed));
-        }
-        for (f, cells) in apps.iter_mut().zip(&self.apps) {
-            let fields = cells.each_ref().map(|c| c.load(Ordering::Relaxed));
-            f.add(&AppFigures::from_fields(&fields));
+    /// Adds the recycles and the first `apps.len()` apps into plain sums.
+    fn load_into(&self, apps: &mut [[u64; APP_FIELDS]], recycles: &mut [u64]) {
+        let sums = recycles.iter_mut().chain(apps.iter_mut().flatten());
+        for (sum, cell) in sums.zip(self.cells()) {
+            *sum = sum.wrapping_add(cell.load(Ordering::Relaxed));
         }
     }
 }
@@ -615,7 +611,7 @@ impl<'a> Zone<'a> {
                     continue;
                 }
             }
-            let mut apps = vec![AppFigures::default(); names.len()];
+            let mut apps = vec![[0; APP_FIELDS]; names.len()];
             let mut recycles = [0; RecycleReason::COUNT];
             let mut occupied = Vec::new();
             self.head.retired.load_into(&mut apps, &mut recycles);
@@ -638,7 +634,10 @@ impl<'a> Zone<'a> {
         let mut workers: Vec<_> = occupied.into_iter().filter(|w| is_alive(w.pid)).collect();
         workers.sort_by_key(|w| w.pid);
         Snapshot {
-            apps: names.into_iter().zip(apps).collect(),
+            apps: names
+                .into_iter()
+                .zip(apps.iter().map(AppFigures::from_fields))
+                .collect(),
             recycles,
             workers,
         }
