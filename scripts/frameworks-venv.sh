@@ -35,7 +35,7 @@ rm -rf "$venv"
 if ! "$python" -m venv "$venv" >"$log" 2>&1 \
    || ! PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 \
         "$venv/bin/python3" -m pip install --quiet -r "$reqs" >>"$log" 2>&1 \
-   || ! "$venv/bin/python3" -c 'import flask, django, httpbin' >>"$log" 2>&1; then
+   || ! "$venv/bin/python3" -c 'import flask, django, httpbin, prometheus_client' >>"$log" 2>&1; then
     cat "$log" >&2
     echo "frameworks-venv.sh: could not make $venv (see above; python3-venv installed? PyPI reachable?)" >&2
     exit 1

@@ -14,7 +14,7 @@ impl HttpModule for Module {
 }
 
 static NGX_HTTP_WSGI_MODULE_CTX: ngx_http_module_t = ngx_http_module_t {
-    preconfiguration: None,
+    preconfiguration: Some(crate::http::variables::add),
     postconfiguration: None,
     create_main_conf: Some(Module::create_main_conf),
     init_main_conf: Some(crate::conf::init_main_conf),

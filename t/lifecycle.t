@@ -29,6 +29,8 @@ VERSION = "$version"
 def application(environ, start_response):
     if environ["PATH_INFO"] == "/slow":
         time.sleep(float(environ["QUERY_STRING"] or 2))
+    if environ["PATH_INFO"] == "/exit":
+        os._exit(3)
     body = ("%s pid=%d\\n" % (VERSION, os.getpid())).encode()
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
     return [body]
@@ -130,6 +132,18 @@ is $st, 200, 'the request in flight during the reload completes';
 is $body, "v1 pid=$old_worker\n", '... served whole by the old worker';
 ok wait_for(sub { !alive($old_worker) }, 10), 'the old worker exits once it is done';
 is log_count(qr/failed to load app "broken_syntax:application"/), 2, 'the new worker logged its own import failure';
+
+# An app that kills its process (os._exit, or a crash in a C extension)
+# takes the worker down with the connections it holds; the master starts
+# a new one, which serves the next request (see the README's Isolation).
+{
+    my ($pid_before) = ((get('/'))[1] =~ /pid=(\d+)/);
+    my ($st, $body) = get('/exit');
+    is $st, 0, 'the request that killed its worker gets no response';
+    ok wait_for(sub { ((get('/'))[1] // '') =~ /^v2 pid=(\d+)$/ && $1 != $pid_before }, 10),
+        'a new worker serves the next request';
+    is log_count(qr/worker process $pid_before exited with code 3/), 1, 'the master logged the exit';
+}
 
 # Quit with a request in flight.
 ($st, $body) = get('/');

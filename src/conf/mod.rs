@@ -6,6 +6,7 @@
 //! slot setters of `parse`, the field it writes.
 
 mod parse;
+mod status;
 pub mod uwsgi;
 mod wsgi;
 
@@ -17,12 +18,15 @@ use core::ffi::{c_char, c_void};
 use ngx::ffi::*;
 use ngx::http::{HttpModuleLocationConf, HttpModuleMainConf};
 use parse::{set_flag_slot, set_msec_slot, set_number_slot, set_size_slot, Bounds};
+use status::set_status;
 use std::mem::offset_of;
 use std::path::PathBuf;
 use std::ptr::NonNull;
 use std::sync::Arc;
 use uwsgi::{set_uwsgi_next_upstream, set_uwsgi_upstream, UwsgiConf};
-use wsgi::{set_app, set_param, set_python_home, set_python_path};
+use wsgi::{
+    set_app, set_max_requests, set_param, set_python_home, set_python_path, set_request_timeout,
+};
 
 pub const DEFAULT_THREADS: usize = 8;
 /// Room for a burst of several thousand requests per worker: a request
@@ -36,7 +40,6 @@ const DEFAULT_BUFFER_SIZE: u64 = 256 * 1024;
 const DEFAULT_MAX_TEMP_FILE_SIZE: u64 = 1024 * 1024 * 1024;
 
 /// http-level settings, and every `wsgi_app` of the configuration.
-#[derive(Default)]
 pub struct MainConf {
     pub home: Option<PathBuf>,
     pub threads: Option<usize>,
@@ -47,6 +50,39 @@ pub struct MainConf {
     /// without one, the workers start no Python threads.
     pub pooled: bool,
     pub vars: Option<crate::http::request::VarIndexes>,
+    /// `wsgi_max_requests N [JITTER]`.
+    pub max_requests: Option<(u64, u64)>,
+    pub max_rss: Option<u64>,
+    /// Some `wsgi_app` location has `wsgi_request_timeout`: the workers
+    /// start the thread that interrupts requests.
+    pub timeouts: bool,
+    /// Some location has `wsgi_status`.
+    pub status_used: bool,
+    pub status_zone_size: Option<u64>,
+    /// The metrics zone (null without `wsgi_status`), and the length of the
+    /// layout in it.
+    pub status_zone: *mut ngx_shm_zone_t,
+    pub status_zone_len: usize,
+}
+
+impl Default for MainConf {
+    fn default() -> MainConf {
+        MainConf {
+            home: None,
+            threads: None,
+            queue: None,
+            apps: Vec::new(),
+            pooled: false,
+            vars: None,
+            max_requests: None,
+            max_rss: None,
+            timeouts: false,
+            status_used: false,
+            status_zone_size: None,
+            status_zone: std::ptr::null_mut(),
+            status_zone_len: 0,
+        }
+    }
 }
 
 impl MainConf {
@@ -60,6 +96,7 @@ impl MainConf {
                 0
             },
             queue: self.queue.unwrap_or(DEFAULT_QUEUE),
+            watchdog: self.timeouts,
             multiprocess,
         }
     }
@@ -71,6 +108,14 @@ pub struct Param {
     pub name: Vec<u8>,
     pub value: *mut ngx_http_complex_value_t,
     pub if_not_empty: bool,
+}
+
+/// How long a request may stay in the app, and how long its thread then
+/// has to come back before the worker is recycled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestTimeout {
+    pub limit: ngx_msec_t,
+    pub grace: ngx_msec_t,
 }
 
 #[derive(Default)]
@@ -88,6 +133,8 @@ pub struct LocConf {
     /// `wsgi_inline`: call the app on the event loop (unset: inherit, off).
     pub inline: Option<bool>,
     pub queue_timeout: Option<ngx_msec_t>,
+    /// `wsgi_request_timeout TIME [GRACE]`.
+    pub request_timeout: Option<RequestTimeout>,
     pub buffer_size: Option<u64>,
     pub max_temp_file_size: Option<u64>,
     /// `wsgi_temp_path`, set by nginx's own path slot (a null pointer is
@@ -119,6 +166,9 @@ pub unsafe extern "C" fn init_main_conf(cf: *mut ngx_conf_t, conf: *mut c_void) 
         Some(v) => mcf.vars = Some(v),
         None => return ngx::core::NGX_CONF_ERROR,
     }
+    if status::add_zone(cf, mcf).is_err() {
+        return ngx::core::NGX_CONF_ERROR;
+    }
     ngx::core::NGX_CONF_OK
 }
 
@@ -141,6 +191,7 @@ pub unsafe extern "C" fn merge_loc_conf(
     }
     conf.inline = conf.inline.or(prev.inline);
     conf.queue_timeout = conf.queue_timeout.or(prev.queue_timeout);
+    conf.request_timeout = conf.request_timeout.or(prev.request_timeout);
     conf.buffer_size = conf.buffer_size.or(prev.buffer_size);
     conf.max_temp_file_size = conf.max_temp_file_size.or(prev.max_temp_file_size);
     conf.temp_path = conf.temp_path.or(prev.temp_path);
@@ -152,6 +203,7 @@ pub unsafe extern "C" fn merge_loc_conf(
         let main = wsgi::main_conf(cf);
         main.apps[i].1 = conf.merged_python_path.clone();
         main.pooled |= !conf.inline();
+        main.timeouts |= !conf.inline() && conf.request_timeout.is_some();
     }
     ngx::core::NGX_CONF_OK
 }
@@ -219,7 +271,7 @@ const fn bounds(b: &'static Bounds) -> *mut c_void {
 }
 
 /// The directive table.
-pub static mut COMMANDS: [ngx_command_t; 21] = [
+pub static mut COMMANDS: [ngx_command_t; 26] = [
     // The application.
     command!("wsgi_app", LOC | NGX_CONF_TAKE1, set_app, LOC_CONF),
     command!(
@@ -265,6 +317,35 @@ pub static mut COMMANDS: [ngx_command_t; 21] = [
         set_flag_slot,
         LOC_CONF,
         offset_of!(LocConf, inline)
+    ),
+    // Requests that take too long, and workers that have done enough.
+    command!(
+        "wsgi_request_timeout",
+        ANY | NGX_CONF_TAKE12,
+        set_request_timeout,
+        LOC_CONF
+    ),
+    command!(
+        "wsgi_max_requests",
+        MAIN | NGX_CONF_TAKE12,
+        set_max_requests,
+        MAIN_CONF
+    ),
+    command!(
+        "wsgi_max_rss",
+        MAIN | NGX_CONF_TAKE1,
+        set_size_slot,
+        MAIN_CONF,
+        offset_of!(MainConf, max_rss)
+    ),
+    // Metrics.
+    command!("wsgi_status", LOC | NGX_CONF_NOARGS, set_status, LOC_CONF),
+    command!(
+        "wsgi_status_zone",
+        MAIN | NGX_CONF_TAKE1,
+        set_size_slot,
+        MAIN_CONF,
+        offset_of!(MainConf, status_zone_size)
     ),
     // The response on its way to the client.
     command!(

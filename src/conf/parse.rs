@@ -54,20 +54,22 @@ pub extern "C" fn set_number_slot(
 ) -> *mut c_char {
     unsafe {
         let b = &*((*cmd).post as *const Bounds);
-        match number(cf, &text(&(*cmd).name), b.min, b.max) {
+        match number(cf, &text(&(*cmd).name), b.min, b.max, 1) {
             Ok(n) => store(cmd, conf, n),
             Err(()) => ngx::core::NGX_CONF_ERROR,
         }
     }
 }
 
+/// Argument `index` as a number from `min` to `max`.
 pub unsafe fn number(
     cf: *mut ngx_conf_t,
     directive: &str,
     min: usize,
     max: usize,
+    index: usize,
 ) -> Result<usize, ()> {
-    let arg = text(&args(cf)[1]);
+    let arg = text(&args(cf)[index]);
     match arg.parse::<usize>() {
         Ok(n) if (min..=max).contains(&n) => Ok(n),
         _ => {

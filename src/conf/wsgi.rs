@@ -1,8 +1,10 @@
 //! The handlers of the `wsgi_*` directives that take more than one value
 //! (the others are slots: see `parse`).
 
-use super::parse::{args, conf_error, core_loc_conf, location_prefix, text, DUPLICATE};
-use super::{LocConf, MainConf, Param};
+use super::parse::{
+    args, conf_error, core_loc_conf, location_prefix, msec, number, text, DUPLICATE,
+};
+use super::{LocConf, MainConf, Param, RequestTimeout};
 use crate::module::Module;
 use crate::python::app::AppSpec;
 use core::ffi::{c_char, c_void};
@@ -145,6 +147,66 @@ pub extern "C" fn set_param(
             value: cv,
             if_not_empty,
         });
+    }
+    ngx::core::NGX_CONF_OK
+}
+
+/// The grace a timed-out request's thread gets by default.
+const DEFAULT_GRACE: ngx_msec_t = 5_000;
+
+/// `wsgi_request_timeout TIME [GRACE];`
+pub extern "C" fn set_request_timeout(
+    cf: *mut ngx_conf_t,
+    cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    unsafe {
+        let lcf = &mut *(conf as *mut LocConf);
+        if lcf.request_timeout.is_some() {
+            return DUPLICATE;
+        }
+        let Some(limit) = msec(cf, cmd, 1) else {
+            return ngx::core::NGX_CONF_ERROR;
+        };
+        let grace = if args(cf).len() > 2 {
+            match msec(cf, cmd, 2) {
+                Some(g) => g,
+                None => return ngx::core::NGX_CONF_ERROR,
+            }
+        } else {
+            DEFAULT_GRACE
+        };
+        if limit == 0 {
+            conf_error!(cf, "\"wsgi_request_timeout\" must be longer than 0");
+        }
+        lcf.request_timeout = Some(RequestTimeout { limit, grace });
+    }
+    ngx::core::NGX_CONF_OK
+}
+
+/// `wsgi_max_requests N [JITTER];`
+pub extern "C" fn set_max_requests(
+    cf: *mut ngx_conf_t,
+    _cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    unsafe {
+        let mcf = &mut *(conf as *mut MainConf);
+        if mcf.max_requests.is_some() {
+            return DUPLICATE;
+        }
+        let Ok(n) = number(cf, "wsgi_max_requests", 1, usize::MAX, 1) else {
+            return ngx::core::NGX_CONF_ERROR;
+        };
+        let jitter = if args(cf).len() > 2 {
+            match number(cf, "wsgi_max_requests", 0, n - 1, 2) {
+                Ok(j) => j,
+                Err(()) => return ngx::core::NGX_CONF_ERROR,
+            }
+        } else {
+            0
+        };
+        mcf.max_requests = Some((n as u64, jitter as u64));
     }
     ngx::core::NGX_CONF_OK
 }

@@ -2,8 +2,10 @@
 //! request to a Python thread, return to the event loop.
 
 use super::output::{self, RequestCtx};
+use super::variables::RequestStats;
 use super::{request, worker};
 use crate::conf::{LocConf, MainConf};
+use crate::metrics::Outcome;
 use crate::module::Module;
 use crate::python::runtime::Request;
 use crate::uwsgi::upstream;
@@ -22,14 +24,24 @@ unsafe fn handle(r: *mut ngx_http_request_t) -> ngx_int_t {
     let log = (*(*r).connection).log;
     let lcf: &LocConf = Module::location_conf(&*r).expect("wsgi loc conf");
     let fallback = upstream::has_upstream(lcf);
+    let stats = RequestStats {
+        app: Some(app),
+        outcome: Some(Outcome::Fallback),
+        ..Default::default()
+    };
     match worker::get().and_then(|w| w.runtime.as_ref()) {
         None if fallback => {
-            return upstream::fallback_from_handler(r, "Python is not available in this worker")
+            return upstream::fallback_from_handler(
+                r,
+                "Python is not available in this worker",
+                stats,
+            )
         }
         Some(rt) if !rt.app_loaded(app) && fallback => {
             return upstream::fallback_from_handler(
                 r,
                 "the app failed to load when the worker started",
+                stats,
             )
         }
         None => {
@@ -98,7 +110,7 @@ unsafe fn dispatch(r: *mut ngx_http_request_t) -> ngx_int_t {
         Exchange::new(r as usize, lcf.buffer_size(), w.waker.clone())
     };
 
-    let Some(ctx) = RequestCtx::attach(r, exchange.clone()) else {
+    let Some(ctx) = RequestCtx::attach(r, app, exchange.clone()) else {
         return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
     };
     let request = Request {
@@ -119,17 +131,24 @@ unsafe fn dispatch(r: *mut ngx_http_request_t) -> ngx_int_t {
         return NGX_DONE as ngx_int_t;
     }
     if rt.submit(request).is_err() {
-        ctx.detach(r);
+        ctx.detach();
         if upstream::has_upstream(lcf) {
-            upstream::fallback_after_body(r, "all Python threads are busy and wsgi_queue is full");
+            ctx.stats.outcome = Some(Outcome::Fallback);
+            upstream::fallback_after_body(
+                r,
+                "all Python threads are busy and wsgi_queue is full",
+                ctx.stats.clone(),
+            );
             return NGX_DONE as ngx_int_t;
         }
+        ctx.stats.outcome = Some(Outcome::Rejected);
         ngx::ngx_log_error!(
             NGX_LOG_ERR,
             (*(*r).connection).log,
             "wsgi: all Python threads are busy and the queue of app \"{}\" is full (wsgi_queue)",
             rt.app_name(app)
         );
+        w.count(&ctx.stats, 503);
         return output::send_plain(
             r,
             503,
@@ -138,7 +157,7 @@ unsafe fn dispatch(r: *mut ngx_http_request_t) -> ngx_int_t {
     }
 
     hold(r, w);
-    ctx.arm_timer(queue_timed_out, lcf.queue_timeout());
+    super::timeout::start(ctx, lcf);
     NGX_DONE as ngx_int_t
 }
 
@@ -154,53 +173,11 @@ unsafe fn hold(r: *mut ngx_http_request_t, w: &mut worker::Worker) {
 }
 
 /// The app is done with the request (or never started on it).
-pub unsafe fn unhold(r: *mut ngx_http_request_t) {
+/// `abandoned`: the worker had stopped waiting for it already.
+pub unsafe fn unhold(r: *mut ngx_http_request_t, abandoned: bool) {
     let main = (*r).main;
     (*main).set_blocked((*main).blocked() - 1);
     if let Some(w) = worker::get() {
-        w.request_done();
+        w.request_done(r, abandoned);
     }
-}
-
-/// `wsgi_queue_timeout` passed: a request that no thread has started yet
-/// gets 503 (or goes to the `uwsgi_upstream` fallback); one that a thread
-/// has is left alone.
-unsafe extern "C" fn queue_timed_out(ev: *mut ngx_event_t) {
-    let r = (*ev).data as *mut ngx_http_request_t;
-    let c = (*r).connection;
-    super::guard((), || {
-        let Some(ctx) = RequestCtx::get(r) else {
-            return;
-        };
-        let Some(rt) = worker::get().and_then(|w| w.runtime.clone()) else {
-            return;
-        };
-        if !rt.cancel_queued(&ctx.exchange) {
-            return;
-        }
-        ctx.detach(r);
-        unhold(r);
-        let lcf: &LocConf = Module::location_conf(&*r).expect("wsgi loc conf");
-        let reason = format!(
-            "it waited longer than wsgi_queue_timeout ({} ms) for a Python thread",
-            lcf.queue_timeout()
-        );
-        if upstream::has_upstream(lcf) {
-            upstream::fallback_after_body(r, &reason);
-            return;
-        }
-        let app = lcf.app.map_or("?", |a| rt.app_name(a));
-        ngx::ngx_log_error!(
-            NGX_LOG_ERR,
-            (*c).log,
-            "wsgi: app \"{app}\": request refused: {reason}"
-        );
-        let rc = output::send_plain(
-            r,
-            503,
-            "503 Service Unavailable: the application is overloaded\n",
-        );
-        ngx_http_finalize_request(r, rc);
-    });
-    ngx_http_run_posted_requests(c);
 }

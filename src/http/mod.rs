@@ -3,8 +3,12 @@
 
 pub mod handler;
 pub mod log;
+pub mod metrics;
 pub mod output;
 pub mod request;
+pub mod status;
+pub mod timeout;
+pub mod variables;
 pub mod worker;
 
 /// Run `f`, turning a panic into `fallback`: a Rust panic must not unwind

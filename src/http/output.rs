@@ -10,6 +10,8 @@
 //! (unblocked and finalized) only when the Python side says it has
 //! finished, on every path.
 
+use super::variables::RequestStats;
+use crate::metrics::Outcome;
 use crate::module::Module;
 use crate::wsgi::chunk::Chunk;
 use crate::wsgi::exchange::{Event, Exchange, ResponseHead};
@@ -20,7 +22,11 @@ use std::os::fd::AsRawFd;
 use std::ptr;
 use std::sync::Arc;
 
+/// A `wsgi_app` request's state on the event loop. `#[repr(C)]` with the
+/// stats first: see `variables::RequestStats`.
+#[repr(C)]
 pub struct RequestCtx {
+    pub stats: RequestStats,
     pub exchange: Arc<Exchange>,
     /// Body chunks and files whose buffers nginx may still be sending.
     held: Vec<(*mut ngx_chain_t, Held)>,
@@ -32,8 +38,14 @@ pub struct RequestCtx {
     ended: bool,
     aborted: bool,
     rc: ngx_int_t,
-    /// The request's timer: `wsgi_queue_timeout` while it waits for a thread.
+    /// The request's timer (see `timeout`), and when it was dispatched.
     timer: ngx_event_t,
+    pub dispatched: ngx_msec_t,
+    /// `wsgi_request_timeout` passed: the client was answered, the thread's
+    /// events are dropped.
+    pub timed_out: bool,
+    /// The worker stopped waiting for it (its thread did not come back).
+    pub abandoned: bool,
 }
 
 /// What keeps a buffer's bytes valid while nginx sends them.
@@ -54,10 +66,15 @@ impl RequestCtx {
     /// Create the context in the request's pool and register it.
     pub unsafe fn attach(
         r: *mut ngx_http_request_t,
+        app: usize,
         exchange: Arc<Exchange>,
     ) -> Option<&'static mut RequestCtx> {
         let pool = ngx::core::Pool::from_ngx_pool((*r).pool);
         let ctx = pool.allocate(RequestCtx {
+            stats: RequestStats {
+                app: Some(app),
+                ..Default::default()
+            },
             exchange,
             held: Vec::new(),
             free: Vec::new(),
@@ -67,6 +84,9 @@ impl RequestCtx {
             aborted: false,
             rc: NGX_OK as ngx_int_t,
             timer: std::mem::zeroed(),
+            dispatched: 0,
+            timed_out: false,
+            abandoned: false,
         });
         if ctx.is_null() {
             return None;
@@ -81,13 +101,16 @@ impl RequestCtx {
         Some(&mut *ctx)
     }
 
-    /// The request will not be run after all (the queue is full): retire
-    /// the exchange and free the module's context slot, which the
-    /// `uwsgi_upstream` fallback uses for its own context.
-    pub unsafe fn detach(&mut self, r: *mut ngx_http_request_t) {
+    /// The request will not be run after all (the queue is full, or it
+    /// waited too long): retire the exchange, and note how long it waited.
+    /// The context stays in the module's slot, for the `$wsgi_*`
+    /// variables, until a `uwsgi_upstream` fallback puts its own there.
+    pub unsafe fn detach(&mut self) {
         self.disarm_timer();
         self.exchange.retire();
-        *(*r).ctx.add(Module::module().ctx_index) = ptr::null_mut();
+        self.stats.queue_wait = Some(self.exchange.report().queue_wait.unwrap_or_else(|| {
+            std::time::Duration::from_millis(ngx_current_msec.wrapping_sub(self.dispatched) as u64)
+        }));
     }
 
     pub unsafe fn get(r: *mut ngx_http_request_t) -> Option<&'static mut RequestCtx> {
@@ -261,19 +284,49 @@ fn no_body_status(code: u16) -> bool {
     code < 200 || code == 204 || code == 304
 }
 
-/// A short plain-text response from the handler itself (500, 503).
+/// A short plain-text response from the module itself (500, 503, 504).
 pub unsafe fn send_plain(r: *mut ngx_http_request_t, status: u16, body: &'static str) -> ngx_int_t {
+    send_whole(r, status, "text/plain; charset=utf-8", body.as_bytes())
+}
+
+/// A whole response the module made (the `wsgi_status` page): the body is
+/// copied into the request's pool.
+pub unsafe fn send_owned(
+    r: *mut ngx_http_request_t,
+    status: u16,
+    content_type: &'static str,
+    body: Vec<u8>,
+) -> ngx_int_t {
+    let data = ngx_pnalloc((*r).pool, body.len().max(1)) as *mut u8;
+    if data.is_null() {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+    }
+    ptr::copy_nonoverlapping(body.as_ptr(), data, body.len());
+    send_whole(
+        r,
+        status,
+        content_type,
+        std::slice::from_raw_parts(data, body.len()),
+    )
+}
+
+/// Send `body`, which lives as long as the request, as the whole response.
+unsafe fn send_whole(
+    r: *mut ngx_http_request_t,
+    status: u16,
+    content_type: &'static str,
+    body: &[u8],
+) -> ngx_int_t {
     if ngx_http_discard_request_body(r) != NGX_OK as ngx_int_t {
         return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
     }
     let out = &mut (*r).headers_out;
     out.status = status as ngx_uint_t;
-    let ct = "text/plain; charset=utf-8";
     out.content_type = ngx_str_t {
-        len: ct.len(),
-        data: ct.as_ptr().cast_mut(),
+        len: content_type.len(),
+        data: content_type.as_ptr().cast_mut(),
     };
-    out.content_type_len = ct.len();
+    out.content_type_len = content_type.len();
     out.content_length_n = body.len() as off_t;
     let rc = ngx_http_send_header(r);
     if rc == NGX_ERROR as ngx_int_t || rc > NGX_OK as ngx_int_t || (*r).header_only() != 0 {
@@ -346,6 +399,14 @@ pub unsafe fn pump(r: *mut ngx_http_request_t) {
     ctx.reclaim();
 
     let batch = ctx.exchange.take();
+    if ctx.timed_out {
+        // The client has its answer (504, or a cut): nothing the thread
+        // still sends goes out.
+        if batch.finished {
+            release(r, ctx);
+        }
+        return;
+    }
     let mut out: *mut ngx_chain_t = ptr::null_mut();
     let mut tail: *mut ngx_chain_t = ptr::null_mut();
     let mut last = false;
@@ -431,8 +492,9 @@ pub unsafe fn pump(r: *mut ngx_http_request_t) {
             wait_writable(r);
         } else if let Some(resume) = ctx.exchange.resume_parked() {
             // The client has everything it was given: the parked response
-            // goes on, on a pool thread.
+            // goes on, on a pool thread, with the rest of its time.
             resume();
+            super::timeout::resumed(r, ctx);
         }
     }
 }
@@ -441,10 +503,25 @@ pub unsafe fn pump(r: *mut ngx_http_request_t) {
 unsafe fn release(r: *mut ngx_http_request_t, ctx: &mut RequestCtx) {
     ctx.disarm_timer();
     ctx.exchange.retire();
-    super::handler::unhold(r);
+    super::handler::unhold(r, ctx.abandoned);
     let c = (*r).connection;
+    let report = ctx.exchange.report();
+    ctx.stats.queue_wait = report.queue_wait;
+    ctx.stats.app_time = report.app_time;
+    let outcome = ctx.stats.outcome.unwrap_or(if (*c).error() != 0 {
+        Outcome::ClientClosed
+    } else if ctx.aborted || !ctx.ended {
+        Outcome::Aborted
+    } else if report.app_failed || !ctx.head_sent {
+        Outcome::Exception
+    } else {
+        Outcome::Ok
+    });
+    ctx.stats.outcome = Some(outcome);
     let rc = if (*c).error() != 0 {
         NGX_ERROR as ngx_int_t
+    } else if ctx.timed_out {
+        ctx.rc
     } else if !ctx.head_sent {
         // The thread ended without a response (it panicked): nginx's 500.
         NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t
@@ -458,7 +535,48 @@ unsafe fn release(r: *mut ngx_http_request_t, ctx: &mut RequestCtx) {
     } else {
         ctx.rc
     };
+    if let Some(w) = super::worker::get() {
+        let status = if rc == NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t {
+            500
+        } else {
+            (*r).headers_out.status as u16
+        };
+        w.count(&ctx.stats, status);
+    }
     ngx_http_finalize_request(r, rc);
+}
+
+/// `wsgi_request_timeout` passed: tell the client now. A `504` if nothing
+/// of the response went out (true); else cut the connection (false), at
+/// once for HTTP/1.x (the response stays incomplete: no last chunk, or
+/// short of its length), and when the thread lets go for HTTP/2 (the
+/// stream is reset). The request itself stays blocked until its thread
+/// lets go of it.
+pub unsafe fn answer_timeout(r: *mut ngx_http_request_t, ctx: &mut RequestCtx) -> bool {
+    let c = (*r).connection;
+    if !ctx.head_sent {
+        ctx.head_sent = true;
+        ctx.discard = true;
+        ctx.ended = true;
+        (*r).set_keepalive(0);
+        ctx.rc = send_plain(
+            r,
+            504,
+            "504 Gateway Timeout: the application took too long\n",
+        );
+        if ctx.rc == NGX_ERROR as ngx_int_t {
+            (*c).set_error(1);
+        } else if socket_busy(r) {
+            wait_writable(r);
+        }
+        return true;
+    }
+    ctx.aborted = true;
+    if (*r).stream.is_null() && (*c).fd != -1 {
+        libc::shutdown((*c).fd, libc::SHUT_RDWR);
+    }
+    (*c).set_error(1);
+    false
 }
 
 /// The request's write handler while it belongs to this module.

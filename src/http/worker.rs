@@ -1,13 +1,28 @@
 //! Per-worker state, created in `init_process`: the Python runtime, the
-//! eventfd through which Python threads wake the event loop, and a timer
-//! that keeps a gracefully quitting worker alive while requests are still
-//! in Python (such a request holds no timer of its own, and nginx exits a
-//! quitting worker once no timers are left).
+//! eventfd through which Python threads wake the event loop, a timer that
+//! keeps a gracefully quitting worker alive while requests are still in
+//! Python (nginx exits a quitting worker once no timers are left), the
+//! worker's metrics, and its recycling.
+//!
+//! **Recycling** uses nginx's own way of replacing a worker. A worker that
+//! exits without being told to by the master is respawned by the master
+//! (`ngx_reap_children`); so a worker that should go (`wsgi_max_requests`,
+//! `wsgi_max_rss`, a thread that never came back from
+//! `wsgi_request_timeout`) sets `ngx_quit` on itself, as `SIGQUIT` would:
+//! it closes its listening sockets (the master's and the other workers'
+//! stay open, so no connection is refused), closes idle keep-alive
+//! connections, finishes the requests it holds, and exits; the master
+//! starts a new worker at once. With one worker, connections wait in the
+//! listen backlog while the old one drains. A request whose thread never
+//! came back is *abandoned*: the worker does not wait for it, and closes
+//! its connection as it exits.
 
 use super::log::NginxLog;
+use super::metrics::Metrics;
 use super::output;
 use crate::conf::MainConf;
 use crate::log::{Level, Log};
+use crate::metrics::RecycleReason;
 use crate::module::Module;
 use crate::python::runtime::Runtime;
 use crate::wsgi::exchange::{Exchange, Wake};
@@ -52,6 +67,16 @@ pub struct Worker {
     conn: *mut ngx_connection_t,
     keep: Box<ngx_event_t>,
     in_flight: usize,
+    /// Requests the worker no longer waits for (their thread did not come
+    /// back from `wsgi_request_timeout`).
+    abandoned: Vec<*mut ngx_http_request_t>,
+    /// Requests released so far, and the number at which to recycle.
+    served: u64,
+    max_requests: Option<u64>,
+    max_rss: Option<u64>,
+    rss_checked: ngx_msec_t,
+    recycling: bool,
+    pub metrics: Metrics,
 }
 
 static mut WORKER: *mut Worker = ptr::null_mut();
@@ -71,12 +96,121 @@ impl Worker {
         }
     }
 
-    pub fn request_done(&mut self) {
+    /// `r` is done with; `abandoned` if the worker had stopped waiting for
+    /// it already (`abandon`).
+    pub fn request_done(&mut self, r: *mut ngx_http_request_t, abandoned: bool) {
+        if abandoned {
+            self.abandoned.retain(|&a| a != r);
+        } else {
+            self.in_flight -= 1;
+        }
+        if self.in_flight == 0 && self.keep.timer_set() != 0 {
+            unsafe { ngx_del_timer(&mut *self.keep) };
+        }
+        self.served += 1;
+        if let Some(max) = self.max_requests.filter(|&m| self.served >= m) {
+            self.recycle(
+                RecycleReason::MaxRequests,
+                &format!("it has served {max} requests (wsgi_max_requests)"),
+            );
+        }
+        self.check_rss();
+    }
+
+    /// Stop waiting for `r`: a quitting worker may exit without it.
+    pub fn abandon(&mut self, r: *mut ngx_http_request_t, ctx: &mut super::output::RequestCtx) {
+        if ctx.abandoned {
+            return;
+        }
+        ctx.abandoned = true;
+        self.abandoned.push(r);
         self.in_flight -= 1;
         if self.in_flight == 0 && self.keep.timer_set() != 0 {
             unsafe { ngx_del_timer(&mut *self.keep) };
         }
     }
+
+    /// `wsgi_max_rss`, checked between requests, at most once a second.
+    fn check_rss(&mut self) {
+        let Some(max) = self.max_rss else { return };
+        let now = unsafe { ngx_current_msec };
+        if now.wrapping_sub(self.rss_checked) < 1000 {
+            return;
+        }
+        self.rss_checked = now;
+        if let Some(rss) = rss_bytes().filter(|&rss| rss > max) {
+            self.recycle(
+                RecycleReason::MaxRss,
+                &format!(
+                    "its RSS is {} MiB, over wsgi_max_rss ({} MiB)",
+                    rss >> 20,
+                    max >> 20
+                ),
+            );
+        }
+    }
+
+    /// Replace this worker: see the module's docs. Once.
+    pub fn recycle(&mut self, reason: RecycleReason, why: &str) {
+        if self.recycling {
+            return;
+        }
+        self.recycling = true;
+        self.metrics.recycled(reason);
+        unsafe {
+            let log = (*ngx_cycle).log;
+            if ngx_process != NGX_PROCESS_WORKER as ngx_uint_t {
+                ngx::ngx_log_error!(
+                    NGX_LOG_WARN,
+                    log,
+                    "wsgi: this worker should be recycled ({why}), but without a master process nothing would replace it: it goes on"
+                );
+                return;
+            }
+            ngx::ngx_log_error!(
+                NGX_LOG_NOTICE,
+                log,
+                "wsgi: recycling this worker: {why}; it takes no new connections, finishes its requests and exits, and the master starts a new one"
+            );
+            ngx_quit = 1;
+        }
+    }
+
+    /// Count a finished request in the worker's metrics.
+    pub fn count(&mut self, stats: &super::variables::RequestStats, status: u16) {
+        self.metrics.count(stats, status);
+    }
+}
+
+/// Run the log phase for `r`, as nginx does when it finalizes a request
+/// (`ngx_http_log_request`, which is not exported).
+unsafe fn log_request(r: *mut ngx_http_request_t) {
+    let cmcf =
+        *(*r).main_conf.add(ngx_http_core_module.ctx_index) as *mut ngx_http_core_main_conf_t;
+    let handlers = &(*cmcf).phases[ngx_http_phases_NGX_HTTP_LOG_PHASE as usize].handlers;
+    let list =
+        std::slice::from_raw_parts(handlers.elts as *const ngx_http_handler_pt, handlers.nelts);
+    for handler in list.iter().flatten() {
+        handler(r);
+    }
+}
+
+/// The process's resident set size.
+pub fn rss_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * unsafe { ngx_pagesize } as u64)
+}
+
+/// `wsgi_max_requests N JITTER`: N, moved by a random amount within
+/// ±JITTER, so that workers started together do not recycle together.
+fn with_jitter(n: u64, jitter: u64) -> u64 {
+    if jitter == 0 {
+        return n;
+    }
+    let mut r = 0u64;
+    unsafe { libc::getrandom((&raw mut r).cast(), 8, 0) };
+    (n - jitter + r % (2 * jitter + 1)).max(1)
 }
 
 unsafe extern "C" fn keep_handler(ev: *mut ngx_event_t) {
@@ -173,6 +307,13 @@ pub unsafe extern "C" fn init_process(cycle: *mut ngx_cycle_t) -> ngx_int_t {
             conn,
             keep,
             in_flight: 0,
+            abandoned: Vec::new(),
+            served: 0,
+            max_requests: mcf.max_requests.map(|(n, j)| with_jitter(n, j)),
+            max_rss: mcf.max_rss,
+            rss_checked: 0,
+            recycling: false,
+            metrics: Metrics::start(cycle, mcf),
         });
         WORKER = Box::into_raw(worker);
         NGX_OK as ngx_int_t
@@ -182,8 +323,17 @@ pub unsafe extern "C" fn init_process(cycle: *mut ngx_cycle_t) -> ngx_int_t {
 pub unsafe extern "C" fn exit_process(_cycle: *mut ngx_cycle_t) {
     super::guard((), || {
         let Some(w) = get() else { return };
+        w.metrics.stop();
         if let Some(rt) = &w.runtime {
             rt.shutdown();
+        }
+        // Their threads may still run, but the process is exiting: log them
+        // (their 504 or cut went out at the deadline), and close the
+        // connections nginx would otherwise find open. Nothing is freed
+        // under the threads' feet.
+        for r in std::mem::take(&mut w.abandoned) {
+            log_request(r);
+            ngx_close_connection((*r).connection);
         }
         if !w.conn.is_null() {
             ngx_close_connection(w.conn);

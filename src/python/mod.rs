@@ -2,4 +2,6 @@
 
 pub mod app;
 pub mod interpreter;
+pub mod interrupt;
+pub mod ngx_wsgi;
 pub mod runtime;

@@ -3,6 +3,7 @@
 
 use super::app::AppSpec;
 use super::interpreter::{self, Home};
+use super::interrupt::Interrupts;
 use crate::log::{Level, Log};
 use crate::pool::{Next, Pool, Receiver};
 use crate::wsgi::call::{call_app, send_error, Response, Step};
@@ -14,6 +15,7 @@ use crate::wsgi::log_stream::LogStream;
 use crate::wsgi::request_log::RequestLog;
 use crate::wsgi::spill::SpillPolicy;
 use pyo3::prelude::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// What `wsgi_*` directives configured, for one worker.
@@ -25,6 +27,8 @@ pub struct RuntimeConfig {
     /// 0 when every app runs inline.
     pub threads: usize,
     pub queue: usize,
+    /// Start the thread that raises `RequestTimeout` into requests.
+    pub watchdog: bool,
     pub multiprocess: bool,
 }
 
@@ -74,6 +78,9 @@ pub struct Runtime {
     template: EnvironTemplate,
     log: Arc<dyn Log>,
     pool: Pool<Job>,
+    interrupts: Arc<Interrupts>,
+    /// Responses parked now (a gauge of the metrics).
+    parked: Arc<AtomicUsize>,
 }
 
 impl Runtime {
@@ -84,6 +91,7 @@ impl Runtime {
         interpreter::start(&Home::of(config.home.as_deref()))?;
         let runtime = Python::attach(|py| -> PyResult<Runtime> {
             redirect_std_streams(py, &log)?;
+            super::ngx_wsgi::install(py)?;
             let mut apps = Vec::new();
             for (spec, path) in &config.apps {
                 interpreter::prepend_sys_path(py, path)?;
@@ -115,6 +123,8 @@ impl Runtime {
                 )?,
                 log: log.clone(),
                 pool: Pool::new(config.threads.max(1), config.queue),
+                interrupts: Arc::new(Interrupts::new(config.threads)),
+                parked: Arc::new(AtomicUsize::new(0)),
             })
         })
         .map_err(|e| Python::attach(|py| crate::wsgi::request_log::format_traceback(py, &e)))?;
@@ -124,8 +134,15 @@ impl Runtime {
             let rx = runtime.pool.receiver();
             std::thread::Builder::new()
                 .name(format!("wsgi-{n}"))
-                .spawn(move || rt.thread_main(rx))
+                .spawn(move || rt.thread_main(n, rx))
                 .map_err(|e| format!("cannot start a Python thread: {e}"))?;
+        }
+        if config.threads > 0 && config.watchdog {
+            let interrupts = runtime.interrupts.clone();
+            std::thread::Builder::new()
+                .name("wsgi-watchdog".into())
+                .spawn(move || interrupts.watch())
+                .map_err(|e| format!("cannot start the watchdog thread: {e}"))?;
         }
         Ok(runtime)
     }
@@ -153,6 +170,23 @@ impl Runtime {
 
     pub fn shutdown(&self) {
         self.pool.close();
+        self.interrupts.close();
+    }
+
+    /// Raise `ngx_wsgi.RequestTimeout` into the thread that runs the
+    /// request of `exchange`, if one does (see `interrupt`).
+    pub fn interrupt(&self, exchange: &Arc<Exchange>) {
+        self.interrupts.request(exchange.token);
+    }
+
+    /// Requests waiting for a thread, and threads running one.
+    pub fn load(&self) -> (usize, usize) {
+        self.pool.load()
+    }
+
+    /// Responses parked now, waiting for their client.
+    pub fn parked(&self) -> usize {
+        self.parked.load(Ordering::Relaxed)
     }
 
     /// Run a request on the calling thread (the event loop, for
@@ -162,21 +196,26 @@ impl Runtime {
         Python::attach(|py| self.run_guarded(py, Job::Call(request)));
     }
 
-    fn thread_main(&self, mut jobs: Receiver<Job>) {
+    fn thread_main(&self, n: usize, mut jobs: Receiver<Job>) {
         // Stay attached for the thread's life (thread-locals persist, no
         // per-request thread state). The GIL is kept from one job to the
         // next while jobs are queued, and released only to sleep: a
         // hand-off of the GIL costs more than a small request.
-        Python::attach(|py| loop {
-            let job = match jobs.try_next() {
-                Next::Job(job) => job,
-                Next::Empty => {
-                    py.detach(|| jobs.wait());
-                    continue;
-                }
-                Next::Closed => break,
-            };
-            self.run_guarded(py, job);
+        Python::attach(|py| {
+            self.interrupts.register(n, py);
+            loop {
+                let job = match jobs.try_next() {
+                    Next::Job(job) => job,
+                    Next::Empty => {
+                        py.detach(|| jobs.wait());
+                        continue;
+                    }
+                    Next::Closed => break,
+                };
+                self.interrupts.running(n, py, job.exchange().token);
+                self.run_guarded(py, job);
+                self.interrupts.done(n, py);
+            }
         });
     }
 
@@ -184,10 +223,12 @@ impl Runtime {
     /// parked (then leave it for the event loop to resume).
     fn run_guarded(&self, py: Python<'_>, job: Job) {
         let exchange = job.exchange().clone();
+        exchange.enter_app();
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match job {
             Job::Call(request) => self.call(py, request),
             Job::Resume(parked) => self.resume(py, parked),
         }));
+        exchange.leave_app();
         match outcome {
             Ok(None) => exchange.finish(),
             Ok(Some(parked)) => self.park(parked),
@@ -209,7 +250,10 @@ impl Runtime {
     fn park(&self, parked: Parked) {
         let exchange = parked.response.exchange().clone();
         let pool = self.pool.clone();
+        let count = self.parked.clone();
+        count.fetch_add(1, Ordering::Relaxed);
         let resume: Continuation = Box::new(move || {
+            count.fetch_sub(1, Ordering::Relaxed);
             // Refused only once the worker is exiting: the job is dropped.
             let _ = pool.resume(Job::Resume(parked));
         });

@@ -10,6 +10,7 @@
 
 use super::packet;
 use crate::conf::LocConf;
+use crate::http::variables::RequestStats;
 use crate::http::{guard, request};
 use crate::module::Module;
 use crate::wsgi::cgi::visit_cgi_vars;
@@ -18,8 +19,12 @@ use ngx::http::{HttpModule, HttpModuleLocationConf, HttpModuleMainConf};
 use std::ptr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Per-request state, in the module's context slot.
+/// Per-request state, in the module's context slot. `#[repr(C)]` with the
+/// stats first: see `http::variables::RequestStats` (they are empty, but
+/// for a request that `wsgi_app` handed over).
+#[repr(C)]
 struct UpstreamCtx {
+    stats: RequestStats,
     status: ngx_http_status_t,
     /// Header and variables; the body follows from nginx's own buffers.
     packet: Vec<u8>,
@@ -30,8 +35,12 @@ static FALLBACKS: AtomicU64 = AtomicU64::new(0);
 
 /// The content handler of a location with `uwsgi_upstream` alone.
 pub unsafe extern "C" fn uwsgi_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
+    handle(r, RequestStats::default())
+}
+
+unsafe fn handle(r: *mut ngx_http_request_t, stats: RequestStats) -> ngx_int_t {
     guard(NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t, || {
-        if !setup(r) {
+        if !setup(r, stats) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
         }
         let rc = ngx_http_read_client_request_body(r, Some(body_read));
@@ -44,15 +53,20 @@ pub unsafe extern "C" fn uwsgi_handler(r: *mut ngx_http_request_t) -> ngx_int_t 
 
 /// `wsgi_app` cannot take the request: pass it to this location's upstream.
 /// Before the body was read: returns the content handler's result.
-pub unsafe fn fallback_from_handler(r: *mut ngx_http_request_t, reason: &str) -> ngx_int_t {
+/// `stats` says what `wsgi_app` did with it, for the `$wsgi_*` variables.
+pub unsafe fn fallback_from_handler(
+    r: *mut ngx_http_request_t,
+    reason: &str,
+    stats: RequestStats,
+) -> ngx_int_t {
     log_fallback(r, reason);
-    uwsgi_handler(r)
+    handle(r, stats)
 }
 
 /// The same, once the body is in: the upstream takes over the request.
-pub unsafe fn fallback_after_body(r: *mut ngx_http_request_t, reason: &str) {
+pub unsafe fn fallback_after_body(r: *mut ngx_http_request_t, reason: &str, stats: RequestStats) {
     log_fallback(r, reason);
-    if !setup(r) {
+    if !setup(r, stats) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t);
         return;
     }
@@ -72,13 +86,14 @@ pub fn has_upstream(lcf: &LocConf) -> bool {
     !lcf.uwsgi.srv.is_null()
 }
 
-unsafe fn setup(r: *mut ngx_http_request_t) -> bool {
+unsafe fn setup(r: *mut ngx_http_request_t, stats: RequestStats) -> bool {
     let lcf: &mut LocConf = Module::location_conf_mut(&*r).expect("wsgi loc conf");
     if ngx_http_upstream_create(r) != NGX_OK as ngx_int_t {
         return false;
     }
     let pool = ngx::core::Pool::from_ngx_pool((*r).pool);
     let ctx = pool.allocate(UpstreamCtx {
+        stats,
         status: std::mem::zeroed(),
         packet: Vec::new(),
     });
@@ -366,4 +381,24 @@ unsafe extern "C" fn input_filter_init(data: *mut core::ffi::c_void) -> ngx_int_
 
 unsafe extern "C" fn abort_request(_r: *mut ngx_http_request_t) {}
 
-unsafe extern "C" fn finalize_request(_r: *mut ngx_http_request_t, _rc: ngx_int_t) {}
+/// A request that `wsgi_app` handed over is counted here, with the status
+/// the container gave it.
+unsafe extern "C" fn finalize_request(r: *mut ngx_http_request_t, rc: ngx_int_t) {
+    guard((), || {
+        let Some(ctx) = ctx(r) else { return };
+        if ctx.stats.app.is_none() {
+            return;
+        }
+        let u = (*r).upstream;
+        let status = if rc >= NGX_HTTP_SPECIAL_RESPONSE as ngx_int_t {
+            rc as u16
+        } else if (*u).headers_in.status_n != 0 {
+            (*u).headers_in.status_n as u16
+        } else {
+            (*r).headers_out.status as u16
+        };
+        if let Some(w) = crate::http::worker::get() {
+            w.count(&ctx.stats, status);
+        }
+    })
+}

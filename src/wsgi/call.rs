@@ -8,7 +8,7 @@
 //! and hands back a [`Response`] to park; the thread is free, and the
 //! response goes on later, on whichever thread takes it.
 
-use super::exchange::{Event, Exchange, ResponseHead, Room};
+use super::exchange::{CancelReason, Event, Exchange, ResponseHead, Room};
 use super::file_wrapper::FileWrapper;
 use super::request_log::RequestLog;
 use super::response::{
@@ -16,6 +16,7 @@ use super::response::{
 };
 use super::spill::SpillPolicy;
 use crate::log::Level;
+use crate::python::ngx_wsgi::RequestTimeout;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyIterator, PyList, PyTuple};
 use std::sync::{Arc, Mutex};
@@ -220,15 +221,18 @@ fn wind_up(
     outcome: Result<(), Failure>,
     log: &RequestLog,
 ) -> Step {
+    // The failure is logged first: what close() does and logs comes after.
+    let failed = outcome.err().map(|f| report(py, responder, log, f));
     // A close() that raises after the body is complete (or short of its
     // Content-Length, which `finish` deals with) is logged; the client
     // gets the body as it is.
     if let Err(e) = close(result) {
         log.exception(py, "close() of the response raised an exception", &e);
     }
-    match outcome {
-        Ok(()) => finish(responder, log),
-        Err(f) => fail(py, responder, log, f),
+    match failed {
+        None => finish(responder, log),
+        Some(true) => after_failure(responder),
+        Some(false) => {}
     }
     Step::Done
 }
@@ -279,18 +283,54 @@ fn finish(responder: &Mutex<Responder>, log: &RequestLog) {
 }
 
 fn fail(py: Python<'_>, responder: &Mutex<Responder>, log: &RequestLog, failure: Failure) {
+    if report(py, responder, log, failure) {
+        after_failure(responder);
+    }
+}
+
+/// Log a failure; true if the response must now end in one (a 500, or a
+/// cut), false if no one listens any more (the client left, or the event
+/// loop answered a timeout).
+fn report(
+    py: Python<'_>,
+    responder: &Mutex<Responder>,
+    log: &RequestLog,
+    failure: Failure,
+) -> bool {
+    let exchange = responder.lock().unwrap().exchange.clone();
     match failure {
-        Failure::Cancelled => log.log(
-            Level::Info,
-            "client closed the connection while the application was responding",
-        ),
+        Failure::Cancelled if exchange.cancel_reason() == Some(CancelReason::TimedOut) => {
+            log.log(
+                Level::Error,
+                "the request timed out (wsgi_request_timeout): its response was stopped",
+            );
+            false
+        }
+        Failure::Cancelled => {
+            log.log(
+                Level::Info,
+                "client closed the connection while the application was responding",
+            );
+            false
+        }
+        // The event loop has answered the client already (504, or a cut).
+        Failure::Python(_, err) if err.is_instance_of::<RequestTimeout>(py) => {
+            log.exception(
+                py,
+                "the request timed out (wsgi_request_timeout): RequestTimeout was raised in the app",
+                &err,
+            );
+            false
+        }
         Failure::Python(what, err) => {
             log.exception(py, what, &err);
-            after_failure(responder);
+            exchange.note_app_failure();
+            true
         }
         Failure::Protocol(msg) => {
             log.log(Level::Error, &msg);
-            after_failure(responder);
+            exchange.note_app_failure();
+            true
         }
     }
 }

@@ -10,8 +10,10 @@
 //! space, with the GIL released. The consumer never blocks: `take`,
 //! `resume_parked` and `cancel` only hold the lock for a moment.
 
+use super::clock::Clock;
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 /// Status line and headers, validated and ready for nginx.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,7 +76,6 @@ pub struct Exchange {
     space: Condvar,
 }
 
-#[derive(Default)]
 struct State {
     events: VecDeque<Event>,
     bytes: usize,
@@ -89,6 +90,46 @@ struct State {
     producer_waiting: bool,
     /// The producer parked: how to resume it.
     parked: Option<Continuation>,
+    /// Why the consumer cancelled.
+    cancel_reason: Option<CancelReason>,
+    /// The app failed (an exception, or a protocol error).
+    app_failed: bool,
+    clock: Clock,
+}
+
+/// Why the consumer stopped listening.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelReason {
+    /// The client went away, or nginx finalized the request.
+    ClientGone,
+    /// The request spent longer than `wsgi_request_timeout` in the app.
+    TimedOut,
+}
+
+/// Where a request is, for the consumer's timers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// No thread has taken it yet.
+    Queued,
+    /// A thread runs it; `used` is its time in the app so far.
+    Running {
+        used: Duration,
+    },
+    /// No thread runs it: it parked (`parked`), or it is between a thread
+    /// letting go and parking or finishing.
+    Idle {
+        used: Duration,
+        parked: bool,
+    },
+    Finished,
+}
+
+/// How a request went, as far as the Python side knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Report {
+    pub queue_wait: Option<Duration>,
+    pub app_time: Option<Duration>,
+    pub app_failed: bool,
 }
 
 /// What the consumer takes in one go.
@@ -104,9 +145,70 @@ impl Exchange {
             token,
             high_water,
             waker,
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                events: VecDeque::new(),
+                bytes: 0,
+                cancelled: false,
+                scheduled: false,
+                finished: false,
+                retired: false,
+                producer_waiting: false,
+                parked: None,
+                cancel_reason: None,
+                app_failed: false,
+                clock: Clock::new(Instant::now()),
+            }),
             space: Condvar::new(),
         })
+    }
+
+    /// Producer: a thread starts running the request (or goes on with it).
+    pub fn enter_app(&self) {
+        self.state.lock().unwrap().clock.enter(Instant::now());
+    }
+
+    /// Producer: the thread lets go (the response parks, or is done).
+    pub fn leave_app(&self) {
+        self.state.lock().unwrap().clock.leave(Instant::now());
+    }
+
+    /// Producer: the app failed; the consumer reports it (`exception`).
+    pub fn note_app_failure(&self) {
+        self.state.lock().unwrap().app_failed = true;
+    }
+
+    /// Why the consumer cancelled, if it did.
+    pub fn cancel_reason(&self) -> Option<CancelReason> {
+        self.state.lock().unwrap().cancel_reason
+    }
+
+    /// Consumer: where the request is now.
+    pub fn phase(&self) -> Phase {
+        let st = self.state.lock().unwrap();
+        let used = st.clock.in_app(Instant::now());
+        if st.finished {
+            Phase::Finished
+        } else if !st.clock.started() {
+            Phase::Queued
+        } else if st.clock.running() {
+            Phase::Running { used }
+        } else {
+            Phase::Idle {
+                used,
+                parked: st.parked.is_some(),
+            }
+        }
+    }
+
+    /// Consumer: the request's wait for a thread, time in the app, and
+    /// whether the app failed, for the logs and metrics.
+    pub fn report(&self) -> Report {
+        let st = self.state.lock().unwrap();
+        Report {
+            queue_wait: st.clock.queue_wait(),
+            app_time: st.clock.started().then(|| st.clock.in_app(Instant::now())),
+            app_failed: st.app_failed,
+        }
     }
 
     /// Producer: queue an event without blocking, waking the consumer if it
@@ -272,9 +374,17 @@ impl Exchange {
     /// `close()`) and finishes.
     #[must_use = "a parked producer only finishes if its continuation is called"]
     pub fn cancel(&self) -> Option<Continuation> {
+        self.cancel_for(CancelReason::ClientGone)
+    }
+
+    /// Consumer: stop listening for `reason` (the first reason given
+    /// stays); as `cancel`.
+    #[must_use = "a parked producer only finishes if its continuation is called"]
+    pub fn cancel_for(&self, reason: CancelReason) -> Option<Continuation> {
         let (waiting, parked) = {
             let mut st = self.state.lock().unwrap();
             st.cancelled = true;
+            st.cancel_reason.get_or_insert(reason);
             (st.producer_waiting, st.parked.take())
         };
         if waiting {
@@ -460,6 +570,35 @@ mod tests {
             [(0, 15), (20, 5)],
             "only what follows on directly is merged"
         );
+    }
+
+    #[test]
+    fn the_phase_follows_the_thread() {
+        let (ex, _wakes) = exchange(4);
+        assert_eq!(ex.phase(), Phase::Queued);
+        ex.enter_app();
+        assert!(matches!(ex.phase(), Phase::Running { .. }));
+        ex.leave_app();
+        assert!(matches!(ex.phase(), Phase::Idle { parked: false, .. }));
+        ex.push(Event::Data(b"12345".to_vec().into())).unwrap();
+        let (k, _called) = continuation();
+        assert!(ex.park(k).is_ok());
+        assert!(matches!(ex.phase(), Phase::Idle { parked: true, .. }));
+        ex.finish();
+        assert_eq!(ex.phase(), Phase::Finished);
+        let report = ex.report();
+        assert!(report.queue_wait.is_some() && report.app_time.is_some());
+        assert!(!report.app_failed);
+    }
+
+    #[test]
+    fn the_first_cancel_reason_stays() {
+        let (ex, _wakes) = exchange(4);
+        assert_eq!(ex.cancel_reason(), None);
+        let _ = ex.cancel_for(CancelReason::TimedOut);
+        let _ = ex.cancel();
+        assert_eq!(ex.cancel_reason(), Some(CancelReason::TimedOut));
+        assert_eq!(ex.room(), Room::Cancelled);
     }
 
     #[test]

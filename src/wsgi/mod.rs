@@ -3,6 +3,7 @@
 pub mod call;
 pub mod cgi;
 pub mod chunk;
+pub mod clock;
 pub mod environ;
 pub mod exchange;
 pub mod file_wrapper;
