@@ -132,6 +132,9 @@ pub struct LocConf {
     pub params: Option<Vec<Param>>,
     /// `wsgi_inline`: call the app on the event loop (unset: inherit, off).
     pub inline: Option<bool>,
+    /// `wsgi_request_buffering`: read the whole body before calling the
+    /// app (unset: inherit, on).
+    pub request_buffering: Option<bool>,
     pub queue_timeout: Option<ngx_msec_t>,
     /// `wsgi_request_timeout TIME [GRACE]`.
     pub request_timeout: Option<RequestTimeout>,
@@ -148,6 +151,12 @@ pub struct LocConf {
 impl LocConf {
     pub fn inline(&self) -> bool {
         self.inline.unwrap_or(false)
+    }
+
+    /// The body is read whole first, as always under `wsgi_inline` (a
+    /// read there would block the event loop).
+    pub fn request_buffering(&self) -> bool {
+        self.request_buffering.unwrap_or(true) || self.inline()
     }
 
     pub fn queue_timeout(&self) -> ngx_msec_t {
@@ -190,6 +199,7 @@ pub unsafe extern "C" fn merge_loc_conf(
         conf.params = prev.params.clone();
     }
     conf.inline = conf.inline.or(prev.inline);
+    conf.request_buffering = conf.request_buffering.or(prev.request_buffering);
     conf.queue_timeout = conf.queue_timeout.or(prev.queue_timeout);
     conf.request_timeout = conf.request_timeout.or(prev.request_timeout);
     conf.buffer_size = conf.buffer_size.or(prev.buffer_size);
@@ -271,7 +281,7 @@ const fn bounds(b: &'static Bounds) -> *mut c_void {
 }
 
 /// The directive table.
-pub static mut COMMANDS: [ngx_command_t; 26] = [
+pub static mut COMMANDS: [ngx_command_t; 27] = [
     // The application.
     command!("wsgi_app", LOC | NGX_CONF_TAKE1, set_app, LOC_CONF),
     command!(
@@ -346,6 +356,13 @@ pub static mut COMMANDS: [ngx_command_t; 26] = [
         set_size_slot,
         MAIN_CONF,
         offset_of!(MainConf, status_zone_size)
+    ),
+    command!(
+        "wsgi_request_buffering",
+        ANY | NGX_CONF_TAKE1,
+        set_flag_slot,
+        LOC_CONF,
+        offset_of!(LocConf, request_buffering)
     ),
     // The response on its way to the client.
     command!(

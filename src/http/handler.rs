@@ -9,6 +9,7 @@ use crate::metrics::Outcome;
 use crate::module::Module;
 use crate::python::runtime::Request;
 use crate::uwsgi::upstream;
+use crate::wsgi::body_stream::BodyStream;
 use crate::wsgi::exchange::Exchange;
 use ngx::ffi::*;
 use ngx::http::{HttpModuleLocationConf, HttpModuleMainConf};
@@ -71,6 +72,10 @@ unsafe fn handle(r: *mut ngx_http_request_t) -> ngx_int_t {
         }
         Some(_) => {}
     }
+    if !lcf.request_buffering() {
+        // The app is called once the body has begun (nginx keeps reading).
+        (*r).set_request_body_no_buffering(1);
+    }
     let rc = ngx_http_read_client_request_body(r, Some(body_read));
     if rc >= NGX_HTTP_SPECIAL_RESPONSE as ngx_int_t {
         return rc;
@@ -78,7 +83,8 @@ unsafe fn handle(r: *mut ngx_http_request_t) -> ngx_int_t {
     NGX_DONE as ngx_int_t
 }
 
-/// The body is in; give the request to a Python thread.
+/// The body is in (or, `wsgi_request_buffering off`, on its way); give
+/// the request to a Python thread.
 unsafe extern "C" fn body_read(r: *mut ngx_http_request_t) {
     super::guard((), || {
         let rc = dispatch(r);
@@ -99,8 +105,18 @@ unsafe fn dispatch(r: *mut ngx_http_request_t) -> ngx_int_t {
     };
     let vars = mcf.vars.as_ref().expect("variables indexed");
 
+    // nginx turns no_buffering off when the whole body was there at once.
+    let streaming = (*r).request_body_no_buffering() != 0 && (*r).reading_body() != 0;
     let body = request::body(r);
-    let parts = request::parts(r, lcf, vars, body.len());
+    let content_length = if streaming {
+        // The declared length; a chunked body streams without one (nginx
+        // counts its length in content_length_n as it reads).
+        let n = (*r).headers_in.content_length_n;
+        ((*r).headers_in.chunked() == 0 && n >= 0).then_some(n as u64)
+    } else {
+        request::has_body(r).then_some(body.len())
+    };
+    let parts = request::parts(r, lcf, vars, content_length);
     let inline = lcf.inline();
     let exchange = if inline {
         // Called on the event loop: nothing drains the exchange until the
@@ -113,10 +129,12 @@ unsafe fn dispatch(r: *mut ngx_http_request_t) -> ngx_int_t {
     let Some(ctx) = RequestCtx::attach(r, app, exchange.clone()) else {
         return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
     };
+    let stream = streaming.then(|| BodyStream::new(exchange.clone(), lcf.buffer_size()));
     let request = Request {
         app,
         parts,
         body,
+        stream: stream.clone(),
         exchange,
         inline,
         spill: lcf.spill.clone(),
@@ -132,7 +150,9 @@ unsafe fn dispatch(r: *mut ngx_http_request_t) -> ngx_int_t {
     }
     if rt.submit(request).is_err() {
         ctx.detach();
-        if upstream::has_upstream(lcf) {
+        // A streamed body has begun, and the container would need all of
+        // it: no fallback then.
+        if upstream::has_upstream(lcf) && !streaming {
             ctx.stats.outcome = Some(Outcome::Fallback);
             upstream::fallback_after_body(
                 r,
@@ -158,6 +178,9 @@ unsafe fn dispatch(r: *mut ngx_http_request_t) -> ngx_int_t {
 
     hold(r, w);
     super::timeout::start(ctx, lcf);
+    if let Some(stream) = stream {
+        super::body::start(r, ctx, stream);
+    }
     NGX_DONE as ngx_int_t
 }
 

@@ -1,6 +1,7 @@
 //! The nginx side: the content handler, the hand-off to the Python threads,
 //! and writing responses from the event loop.
 
+pub mod body;
 pub mod handler;
 pub mod log;
 pub mod metrics;

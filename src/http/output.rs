@@ -13,6 +13,7 @@
 use super::variables::RequestStats;
 use crate::metrics::Outcome;
 use crate::module::Module;
+use crate::wsgi::body_stream::BodyStream;
 use crate::wsgi::chunk::Chunk;
 use crate::wsgi::exchange::{Event, Exchange, ResponseHead};
 use crate::wsgi::file_wrapper::FileRange;
@@ -41,9 +42,15 @@ pub struct RequestCtx {
     /// The request's timer (see `timeout`), and when it was dispatched.
     timer: ngx_event_t,
     pub dispatched: ngx_msec_t,
-    /// `wsgi_request_timeout` passed: the client was answered, the thread's
-    /// events are dropped.
+    /// `wsgi_request_timeout` passed (the timer then runs the grace).
     pub timed_out: bool,
+    /// The client was answered by the module itself (504, 413, 408, or a
+    /// cut): whatever the thread still sends is dropped.
+    pub answered: bool,
+    /// The body streamed to the app (`wsgi_request_buffering off`), and
+    /// whether reading it paused because the app is behind.
+    pub body: Option<Arc<BodyStream>>,
+    pub body_paused: bool,
     /// The worker stopped waiting for it (its thread did not come back).
     pub abandoned: bool,
 }
@@ -56,8 +63,11 @@ enum Held {
 
 unsafe extern "C" fn cancel_on_cleanup(data: *mut core::ffi::c_void) {
     // The request is being terminated (client gone, timeout) or freed. A
-    // parked response goes on, to run close() and finish.
-    if let Some(resume) = (*(data as *const RequestCtx)).exchange.cancel() {
+    // parked response goes on, to run close() and finish; a read of the
+    // body raises.
+    let ctx = &*(data as *const RequestCtx);
+    super::body::stop(ctx);
+    if let Some(resume) = ctx.exchange.cancel() {
         resume();
     }
 }
@@ -86,6 +96,9 @@ impl RequestCtx {
             timer: std::mem::zeroed(),
             dispatched: 0,
             timed_out: false,
+            answered: false,
+            body: None,
+            body_paused: false,
             abandoned: false,
         });
         if ctx.is_null() {
@@ -385,6 +398,7 @@ pub unsafe fn pump(r: *mut ngx_http_request_t) {
     if (*c).error() != 0 {
         // Client gone or timed out: discard, and wait for the thread to end
         // (a parked response goes on, to wind up).
+        super::body::stop(ctx);
         if let Some(resume) = ctx.exchange.cancel() {
             resume();
         }
@@ -393,15 +407,20 @@ pub unsafe fn pump(r: *mut ngx_http_request_t) {
         }
         return;
     }
+    if ctx.body_paused {
+        // The app has read enough of the streamed body: read on.
+        ctx.body_paused = false;
+        super::body::pull(r, ctx);
+    }
     if socket_busy(r) {
         return; // `writer` pumps again once the socket drains
     }
     ctx.reclaim();
 
     let batch = ctx.exchange.take();
-    if ctx.timed_out {
-        // The client has its answer (504, or a cut): nothing the thread
-        // still sends goes out.
+    if ctx.answered {
+        // The client has its answer (504, 413, 408, or a cut): nothing the
+        // thread still sends goes out.
         if batch.finished {
             release(r, ctx);
         }
@@ -503,6 +522,7 @@ pub unsafe fn pump(r: *mut ngx_http_request_t) {
 unsafe fn release(r: *mut ngx_http_request_t, ctx: &mut RequestCtx) {
     ctx.disarm_timer();
     ctx.exchange.retire();
+    super::body::stop(ctx);
     super::handler::unhold(r, ctx.abandoned);
     let c = (*r).connection;
     let report = ctx.exchange.report();
@@ -520,7 +540,7 @@ unsafe fn release(r: *mut ngx_http_request_t, ctx: &mut RequestCtx) {
     ctx.stats.outcome = Some(outcome);
     let rc = if (*c).error() != 0 {
         NGX_ERROR as ngx_int_t
-    } else if ctx.timed_out {
+    } else if ctx.answered {
         ctx.rc
     } else if !ctx.head_sent {
         // The thread ended without a response (it panicked): nginx's 500.
@@ -546,24 +566,27 @@ unsafe fn release(r: *mut ngx_http_request_t, ctx: &mut RequestCtx) {
     ngx_http_finalize_request(r, rc);
 }
 
-/// `wsgi_request_timeout` passed: tell the client now. A `504` if nothing
-/// of the response went out (true); else cut the connection (false), at
-/// once for HTTP/1.x (the response stays incomplete: no last chunk, or
-/// short of its length), and when the thread lets go for HTTP/2 (the
-/// stream is reset). The request itself stays blocked until its thread
-/// lets go of it.
-pub unsafe fn answer_timeout(r: *mut ngx_http_request_t, ctx: &mut RequestCtx) -> bool {
+/// Answer the client now, while the app still runs (`wsgi_request_timeout`
+/// passed, or the streamed body failed): `status` with `body` if nothing of
+/// the response went out (true); else cut the connection (false), at once
+/// for HTTP/1.x (the response stays incomplete: no last chunk, or short of
+/// its length), and when the thread lets go for HTTP/2 (the stream is
+/// reset). The request itself stays blocked until the thread lets go, and
+/// what the thread still sends is dropped.
+pub unsafe fn answer_early(
+    r: *mut ngx_http_request_t,
+    ctx: &mut RequestCtx,
+    status: u16,
+    body: &'static str,
+) -> bool {
     let c = (*r).connection;
+    ctx.answered = true;
     if !ctx.head_sent {
         ctx.head_sent = true;
         ctx.discard = true;
         ctx.ended = true;
         (*r).set_keepalive(0);
-        ctx.rc = send_plain(
-            r,
-            504,
-            "504 Gateway Timeout: the application took too long\n",
-        );
+        ctx.rc = send_plain(r, status, body);
         if ctx.rc == NGX_ERROR as ngx_int_t {
             (*c).set_error(1);
         } else if socket_busy(r) {

@@ -122,11 +122,13 @@ unsafe fn server_name<'a>(r: *mut ngx_http_request_t, vars: &VarIndexes) -> &'a 
         .unwrap_or_default()
 }
 
+/// `content_length`: the body's length, if the request has a body and its
+/// length is known (a streamed chunked body has none).
 pub unsafe fn parts(
     r: *mut ngx_http_request_t,
     lcf: &LocConf,
     vars: &VarIndexes,
-    body_len: u64,
+    content_length: Option<u64>,
 ) -> RequestParts {
     let mut p = RequestParts::with_capacity(1024, 16);
     p.set(Field::Method, var(r, vars.method))
@@ -158,7 +160,11 @@ pub unsafe fn parts(
         p.add_param(&param.name, bytes(&value));
     }
 
-    let has_body = !(*r).headers_in.content_length.is_null() || (*r).headers_in.chunked() != 0;
-    p.content_length = has_body.then_some(body_len);
+    p.content_length = content_length;
     p
+}
+
+/// Whether the request has a body (a length, or chunked).
+pub unsafe fn has_body(r: *mut ngx_http_request_t) -> bool {
+    !(*r).headers_in.content_length.is_null() || (*r).headers_in.chunked() != 0
 }

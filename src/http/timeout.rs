@@ -96,13 +96,15 @@ unsafe fn give_up_queued(r: *mut ngx_http_request_t, ctx: &mut RequestCtx, lcf: 
         return false;
     }
     ctx.detach();
+    super::body::stop(ctx);
     handler::unhold(r, false);
     let reason = format!(
         "it waited longer than wsgi_queue_timeout ({} ms) for a Python thread",
         lcf.queue_timeout()
     );
     ctx.stats.queue_timed_out = true;
-    if upstream::has_upstream(lcf) {
+    // A streamed body has begun, and the container would need all of it.
+    if upstream::has_upstream(lcf) && ctx.body.is_none() {
         ctx.stats.outcome = Some(Outcome::Fallback);
         upstream::fallback_after_body(r, &reason, ctx.stats.clone());
         return true;
@@ -139,9 +141,15 @@ unsafe fn time_out(r: *mut ngx_http_request_t, ctx: &mut RequestCtx, lcf: &LocCo
     if let Some(resume) = ctx.exchange.cancel_for(CancelReason::TimedOut) {
         resume();
     }
+    super::body::stop(ctx);
     rt.interrupt(&ctx.exchange);
     let app = lcf.app.map_or("?", |a| rt.app_name(a));
-    let answer = if output::answer_timeout(r, ctx) {
+    let answer = if output::answer_early(
+        r,
+        ctx,
+        504,
+        "504 Gateway Timeout: the application took too long\n",
+    ) {
         "the client got 504"
     } else {
         "its response was cut"

@@ -6,6 +6,7 @@ use super::interpreter::{self, Home};
 use super::interrupt::Interrupts;
 use crate::log::{Level, Log};
 use crate::pool::{Next, Pool, Receiver};
+use crate::wsgi::body_stream::BodyStream;
 use crate::wsgi::call::{call_app, send_error, Response, Step};
 use crate::wsgi::cgi::RequestParts;
 use crate::wsgi::environ::EnvironTemplate;
@@ -37,6 +38,8 @@ pub struct Request {
     pub app: usize,
     pub parts: RequestParts,
     pub body: Body,
+    /// The body as it arrives, instead (`wsgi_request_buffering off`).
+    pub stream: Option<Arc<BodyStream>>,
     pub exchange: Arc<Exchange>,
     /// Called on the event loop (`wsgi_inline`): no other thread runs the
     /// app at the same time (`wsgi.multithread` is false).
@@ -280,18 +283,18 @@ impl Runtime {
             );
             return None;
         };
-        let environ =
-            match self
-                .template
-                .build(py, &log.parts, request.inline, Input::new(request.body))
-            {
-                Ok(e) => e,
-                Err(e) => {
-                    log.exception(py, "cannot build the environ", &e);
-                    send_error(&request.exchange, "500 Internal Server Error\n");
-                    return None;
-                }
-            };
+        let input = match request.stream {
+            Some(stream) => Input::streamed(stream),
+            None => Input::new(request.body),
+        };
+        let environ = match self.template.build(py, &log.parts, request.inline, input) {
+            Ok(e) => e,
+            Err(e) => {
+                log.exception(py, "cannot build the environ", &e);
+                send_error(&request.exchange, "500 Internal Server Error\n");
+                return None;
+            }
+        };
         let step = call_app(
             py,
             app.bind(py),

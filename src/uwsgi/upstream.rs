@@ -148,7 +148,7 @@ unsafe extern "C" fn body_read(r: *mut ngx_http_request_t) {
             r,
             lcf,
             mcf.vars.as_ref().expect("variables indexed"),
-            body.len(),
+            request::has_body(r).then_some(body.len()),
         );
         match packet::encode_visited(
             &|f| visit_cgi_vars(&parts, |k, v| f(k.name(), v)),

@@ -295,6 +295,15 @@ impl Exchange {
         }
     }
 
+    /// Producer: have the consumer look at the request, with no event
+    /// (the request body stream has room again).
+    pub fn nudge(self: &Arc<Self>) {
+        let wake = !std::mem::replace(&mut self.state.lock().unwrap().scheduled, true);
+        if wake {
+            self.waker.wake(self);
+        }
+    }
+
     /// Producer: stop here until the client has caught up. Stores `k` for
     /// the consumer to call once the queue is drained and the client has
     /// taken it, and makes sure the consumer hears of what was queued. If

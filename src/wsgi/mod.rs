@@ -1,5 +1,6 @@
 //! PEP 3333, in plain pyo3 code that runs (and is tested) without nginx.
 
+pub mod body_stream;
 pub mod call;
 pub mod cgi;
 pub mod chunk;
