@@ -81,15 +81,21 @@ if [ ! -x build/sbin/nginx ] || [ ! -f build/modules/ngx_http_wsgi_module.so ]; 
     scripts/build.sh
 fi
 
-# --- Granian and gunicorn, for reference, in a venv of Debian's Python
+# --- Granian and gunicorn, for reference, in a venv of Debian's Python.
+# Pinned, so that runs on different days compare the same servers (and the
+# Granian options bench.py passes exist); a venv with other versions is
+# brought to these.
+reference="granian==2.8.7 gunicorn==27.0.1"
 case " $* " in
     *" --no-reference "*) ;;
     *)
-        if [ ! -x "$out/venv/bin/granian" ] || [ ! -x "$out/venv/bin/gunicorn" ]; then
+        if [ "$(cat "$out/venv/reference" 2>/dev/null)" != "$reference" ]; then
             mkdir -p "$out"
-            echo "bench.sh: making $out/venv with Granian and gunicorn" >&2
+            echo "bench.sh: installing $reference in $out/venv" >&2
+            # shellcheck disable=SC2086 # $reference is a list of requirements
             { /usr/bin/python3 -m venv "$out/venv" \
-                && timeout 300 "$out/venv/bin/pip" install -q --disable-pip-version-check granian gunicorn; } \
+                && timeout 300 "$out/venv/bin/pip" install -q --disable-pip-version-check $reference \
+                && echo "$reference" > "$out/venv/reference"; } \
                 || echo "bench.sh: no Granian/gunicorn venv; their rows are skipped" >&2
         fi
         ;;

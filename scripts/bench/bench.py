@@ -735,8 +735,9 @@ def describe():
     nginx = run(NGINX, "-v") or subprocess.run([NGINX, "-v"], capture_output=True, text=True).stderr.strip()
     sha = run("sha256sum", MODULE).split()[0][:12] if os.path.exists(MODULE) else "?"
     uw = run("uwsgi", "--version")
+    gr = run(venv_bin("granian"), "--version").replace("granian ", "") if os.path.exists(venv_bin("granian")) else ""
     return (f"ngx-wsgi {commit}{' + uncommitted changes in src/' if dirty else ''} (module sha256 {sha}), "
-            f"{nginx.replace('nginx version: ', '')}, uWSGI {uw or '?'}, wrk {wrk_version()}")
+            f"{nginx.replace('nginx version: ', '')}, uWSGI {uw or '?'}, Granian {gr or '?'}, wrk {wrk_version()}")
 
 
 def wrk_version():
