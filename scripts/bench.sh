@@ -12,9 +12,11 @@
 # Scenarios: hello (13 bytes), stream (1 MiB in 64 KiB chunks), file (1 MiB
 # through wsgi.file_wrapper, beside nginx serving it statically), sleep
 # (10 ms, 256 connections, wsgi_threads 1/16/64), post (1 MiB body read by
-# the app). Runs are interleaved (A B C A B C ...); the table of medians and
-# the targets are printed and written to build/bench/ (results.md,
-# results.csv, runs.csv, bench.png).
+# the app, client_body_buffer_size 2m), post-default (the same with nginx's
+# default body buffer, so a temp file). Granian runs beside every scenario.
+# Runs are interleaved (A B C A B C ...); the table of medians and the
+# targets are printed and written to build/bench/ (results.md, results.csv,
+# runs.csv, bench.png).
 #
 # Installs what is missing (as root): wrk, uWSGI and its python3 plugin,
 # gnuplot for the chart; builds nginx and the module with scripts/build.sh

@@ -48,46 +48,84 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 MIB = 1 << 20
 WSGI_THREADS_DEFAULT = 8   # the module's default, used where a scenario does not set it
 
-# Servers. kind: how it is started; transport: for uwsgi_pass/uwsgi_upstream.
+# Servers. kind: how it is started; transport: for uwsgi_pass/uwsgi_upstream;
+# threads: wsgi_threads, or Granian's --blocking-threads; needs: a directive
+# the build may not have yet (probed with nginx -t; the row is skipped, with
+# nginx's message, when it is missing).
 SERVERS = {
     "return200":     dict(kind="return", label="nginx return 200"),
     "static":        dict(kind="static", label="nginx static file"),
     "wsgi":          dict(kind="wsgi", label="wsgi_app"),
     "wsgi-inline":   dict(kind="wsgi", inline=True, label="wsgi_app, wsgi_inline on"),
+    # The same as wsgi, plus a `location = /metrics { wsgi_status; }`: the
+    # module then keeps its shared-memory zone and each worker publishes its
+    # figures once a second. Only the hello requests are loaded.
+    "wsgi-status":   dict(kind="wsgi", status=True, needs="wsgi_status",
+                          label="wsgi_app, metrics on (wsgi_status)"),
+    # The app is called once the headers are in and reads the body as it
+    # arrives, instead of after nginx has read (and spooled) all of it.
+    "wsgi-streaming": dict(kind="wsgi", request_buffering=False, needs="wsgi_request_buffering",
+                           label="wsgi_app, wsgi_request_buffering off"),
     "wsgi-t1":       dict(kind="wsgi", threads=1, label="wsgi_app, wsgi_threads 1"),
     "wsgi-t16":      dict(kind="wsgi", threads=16, label="wsgi_app, wsgi_threads 16"),
     "wsgi-t64":      dict(kind="wsgi", threads=64, label="wsgi_app, wsgi_threads 64"),
-    "upstream-unix": dict(kind="upstream", transport="unix", label="uwsgi_upstream unix → uWSGI"),
-    "upstream-tcp":  dict(kind="upstream", transport="tcp", label="uwsgi_upstream tcp → uWSGI"),
+    "upstream-unix": dict(kind="upstream", transport="unix", needs="uwsgi_upstream",
+                          label="uwsgi_upstream unix → uWSGI"),
+    "upstream-tcp":  dict(kind="upstream", transport="tcp", needs="uwsgi_upstream",
+                          label="uwsgi_upstream tcp → uWSGI"),
     "pass-unix":     dict(kind="pass", transport="unix", label="uwsgi_pass unix → uWSGI"),
     "pass-tcp":      dict(kind="pass", transport="tcp", label="uwsgi_pass tcp → uWSGI"),
     "pass-unix-t64": dict(kind="pass", transport="unix", uwsgi_threads=64,
                           label="uwsgi_pass unix → uWSGI --threads 64"),
+    # Granian's own defaults (one worker, one runtime thread, and for WSGI up
+    # to backpressure / 2 = 512 blocking threads, started as needed): the
+    # fastest standalone server we know, as its users run it.
     "granian":       dict(kind="granian", label="Granian, direct (reference)"),
+    # For sleep, the Python threads of wsgi_app's rows. Granian calls a WSGI
+    # app on its "blocking threads" (--blocking-threads, per worker: the pool
+    # that runs Python, as wsgi_threads is), while its "runtime threads" are
+    # the Rust I/O event loops (--runtime-threads, default 1: nginx's one
+    # worker). So the rows set --blocking-threads N and leave one runtime thread.
+    "granian-t1":    dict(kind="granian", threads=1, label="Granian --blocking-threads 1, direct (reference)"),
+    "granian-t16":   dict(kind="granian", threads=16, label="Granian --blocking-threads 16, direct (reference)"),
+    "granian-t64":   dict(kind="granian", threads=64, label="Granian --blocking-threads 64, direct (reference)"),
     "gunicorn":      dict(kind="gunicorn", label="gunicorn gthread 8, direct (reference)"),
 }
+REFERENCE_KINDS = ("granian", "gunicorn")   # standalone, in build/bench/venv
 
 # Scenarios. ceiling: the server whose req/s is the scenario's ceiling
 # (for sleep: the ideal threads / 10 ms). body: expected response body size.
+# post: the request body's size. body_buffer: nginx's client_body_buffer_size
+# (None: nginx's default, 8k on x86-64, so that a 1 MiB body goes to a temp file).
 SCENARIOS = {
     "hello": dict(path="/hello", body=13, ceiling="return200",
-                  servers=["return200", "wsgi", "wsgi-inline", "upstream-unix", "upstream-tcp",
+                  servers=["return200", "wsgi", "wsgi-inline", "wsgi-status", "upstream-unix", "upstream-tcp",
                            "pass-unix", "pass-tcp", "granian", "gunicorn"]),
     "stream": dict(path="/stream", body=MIB, ceiling="static",
-                   servers=["static", "wsgi", "upstream-unix", "upstream-tcp", "pass-unix", "pass-tcp"]),
+                   servers=["static", "wsgi", "upstream-unix", "upstream-tcp", "pass-unix", "pass-tcp",
+                            "granian"]),
     "file": dict(path="/file", body=MIB, ceiling="static",
-                 servers=["static", "wsgi", "upstream-unix", "pass-unix"]),
+                 servers=["static", "wsgi", "upstream-unix", "pass-unix", "granian"]),
     "sleep": dict(path="/sleep", body=13, ceiling=None, connections=256,
-                  servers=["wsgi-t1", "wsgi-t16", "wsgi-t64", "pass-unix-t64"]),
-    "post": dict(path="/post", body=None, ceiling="return200", post=MIB,
-                 servers=["return200", "wsgi", "upstream-unix", "upstream-tcp", "pass-unix", "pass-tcp"]),
+                  servers=["wsgi-t1", "wsgi-t16", "wsgi-t64", "pass-unix-t64",
+                           "granian-t1", "granian-t16", "granian-t64"]),
+    # nginx keeps the whole body in memory, for every server alike
+    "post": dict(path="/post", body=None, ceiling="return200", post=MIB, body_buffer="2m",
+                 servers=["return200", "wsgi", "upstream-unix", "upstream-tcp", "pass-unix", "pass-tcp",
+                          "granian"]),
+    # nginx as installed: the body goes to a temp file before the app (or
+    # uWSGI) sees it, unless wsgi_request_buffering is off
+    "post-default": dict(path="/post", body=None, ceiling="return200", post=MIB, body_buffer=None,
+                         servers=["return200", "wsgi", "wsgi-streaming", "upstream-unix", "pass-unix",
+                                  "granian"]),
 }
 SCENARIO_TITLES = {
     "hello": "hello world, 13 bytes",
     "stream": "1 MiB from a generator, 64 KiB chunks",
     "file": "1 MiB file, wsgi.file_wrapper",
     "sleep": "time.sleep(0.01), 256 connections",
-    "post": "1 MiB POST, body read by the app",
+    "post": "1 MiB POST read by the app, client_body_buffer_size 2m",
+    "post-default": "1 MiB POST read by the app, nginx's default body buffer",
 }
 
 
@@ -244,7 +282,7 @@ def uwsgi_address(transport):
     return SOCK if transport == "unix" else f"127.0.0.1:{PORT_UWSGI}"
 
 
-def nginx_conf(server_key, prefix, args):
+def nginx_conf(server_key, scenario, prefix, args):
     s = SERVERS[server_key]
     kind = s["kind"]
     load, http, loc = "", "", ""
@@ -258,8 +296,12 @@ def nginx_conf(server_key, prefix, args):
         http = (f"    wsgi_python_path {APPS};\n"
                 f"    wsgi_threads {s.get('threads', WSGI_THREADS_DEFAULT)};\n"
                 f"    wsgi_queue {args.wsgi_queue};\n")
-        inline = "            wsgi_inline on;\n" if s.get("inline") else ""
-        loc = f"        location / {{\n{inline}            wsgi_app bench_app:application;\n        }}"
+        extra = "            wsgi_inline on;\n" if s.get("inline") else ""
+        if s.get("request_buffering") is False:
+            extra += "            wsgi_request_buffering off;\n"
+        loc = f"        location / {{\n{extra}            wsgi_app bench_app:application;\n        }}"
+        if s.get("status"):
+            loc += "\n        location = /metrics {\n            wsgi_status;\n        }"
     elif kind == "pass":
         addr = uwsgi_address(s["transport"])
         addr = f"unix:{addr}" if s["transport"] == "unix" else addr
@@ -272,8 +314,11 @@ def nginx_conf(server_key, prefix, args):
         loc = f"        location / {{\n            uwsgi_upstream {addr};\n        }}"
     else:
         raise ValueError(kind)
+    buf = SCENARIOS[scenario].get("body_buffer", "2m")
+    body = (f"    client_body_buffer_size {buf};" if buf
+            else "    # client_body_buffer_size: nginx's default")
     return render("nginx.conf.in", dict(LOAD_MODULE=load, PREFIX=prefix, PORT=str(PORT_NGINX),
-                                        WWW=WWW, HTTP=http, LOCATIONS=loc))
+                                        WWW=WWW, HTTP=http, LOCATIONS=loc, BODY_BUFFER=body))
 
 
 def prepare_prefix(name):
@@ -283,11 +328,11 @@ def prepare_prefix(name):
     return prefix
 
 
-def start_nginx(server_key, args):
+def start_nginx(server_key, scenario, args):
     prefix = prepare_prefix("nginx")
     conf = os.path.join(prefix, "conf", "nginx.conf")
     with open(conf, "w") as f:
-        f.write(nginx_conf(server_key, prefix, args))
+        f.write(nginx_conf(server_key, scenario, prefix, args))
     return Server("nginx", [NGINX, "-p", prefix, "-c", conf, "-g", "daemon off;"])
 
 
@@ -306,18 +351,28 @@ def venv_bin(name):
     return os.path.join(VENV, "bin", name)
 
 
-def start_granian():
-    return Server("granian", [venv_bin("granian"), "--interface", "wsgi", "--host", "127.0.0.1",
-                              "--port", str(PORT_GRANIAN), "--workers", "1", "--no-ws",
-                              "--log-level", "warning", "bench_app:application"],
-                  cwd=APPS, env=dict(os.environ, BENCH_FILE=FILE), stop_signal=signal.SIGINT)
-
-
-def start_gunicorn():
-    return Server("gunicorn", [venv_bin("gunicorn"), "-w", "1", "-k", "gthread", "--threads", "8",
+def reference_argv(server_key):
+    """(port, argv) of a standalone server (Granian, gunicorn): one process,
+    the same app, on loopback."""
+    s = SERVERS[server_key]
+    if s["kind"] == "granian":
+        argv = [venv_bin("granian"), "--interface", "wsgi", "--host", "127.0.0.1",
+                "--port", str(PORT_GRANIAN), "--workers", "1", "--no-ws", "--log-level", "warning"]
+        if s.get("threads"):
+            argv += ["--blocking-threads", str(s["threads"])]
+        return PORT_GRANIAN, argv + ["bench_app:application"]
+    if s["kind"] == "gunicorn":
+        return PORT_GUNICORN, [venv_bin("gunicorn"), "-w", "1", "-k", "gthread", "--threads", "8",
                                "-b", f"127.0.0.1:{PORT_GUNICORN}", "--log-level", "warning",
-                               "bench_app:application"],
-                  cwd=APPS, env=dict(os.environ, BENCH_FILE=FILE), stop_signal=signal.SIGINT)
+                               "bench_app:application"]
+    raise ValueError(s["kind"])
+
+
+def start_reference(server_key):
+    port, argv = reference_argv(server_key)
+    # SIGINT: gunicorn's quick shutdown (SIGTERM is its graceful one), Granian's Ctrl-C
+    return port, Server(SERVERS[server_key]["kind"], argv, cwd=APPS,
+                        env=dict(os.environ, BENCH_FILE=FILE), stop_signal=signal.SIGINT)
 
 
 def wait_port(port, server, timeout=15):
@@ -376,20 +431,14 @@ class Setup:
                     wait_unix(SOCK, u)
                 else:
                     wait_port(PORT_UWSGI, u)
-            if kind in ("return", "static", "wsgi", "pass", "upstream"):
-                self.nginx = start_nginx(server_key, args)
+            if kind in REFERENCE_KINDS:
+                self.port, ref = start_reference(server_key)
+                self.servers.append(ref)
+                wait_port(self.port, ref)
+            else:
+                self.nginx = start_nginx(server_key, scenario, args)
                 self.servers.insert(0, self.nginx)
                 wait_port(PORT_NGINX, self.nginx)
-            elif kind == "granian":
-                g = start_granian()
-                self.servers.append(g)
-                self.port = PORT_GRANIAN
-                wait_port(PORT_GRANIAN, g)
-            elif kind == "gunicorn":
-                g = start_gunicorn()
-                self.servers.append(g)
-                self.port = PORT_GUNICORN
-                wait_port(PORT_GUNICORN, g)
         except BaseException:
             self.stop()
             raise
@@ -456,6 +505,11 @@ def check_response(setup, scenario):
             raise RuntimeError(f"POST {setup.path}: the app saw {body[:50]!r}, not {len(data)} bytes")
     if want is not None and len(body) != want:
         raise RuntimeError(f"GET {setup.path}: {len(body)} bytes, expected {want}")
+    if SERVERS[setup.server_key].get("status"):
+        # the metrics row is only worth its name if the zone is there and published
+        status, _, text = http_get(setup.port, "/metrics")
+        if status != 200 or b"ngx_wsgi_" not in text:
+            raise RuntimeError(f"GET /metrics: status {status}, no ngx_wsgi_ figures: {text[:200]!r}")
     fw = {k.lower(): v for k, v in headers.items()}.get("x-bench-file-wrapper")
     return {"file_wrapper": fw} if fw else {}
 
@@ -535,12 +589,23 @@ def nginx_t(conf_text, name):
     return p.returncode == 0, (p.stderr + p.stdout).strip()
 
 
-def upstream_support(args):
-    ok, msg = nginx_t(nginx_conf("upstream-unix", os.path.join(RUN, "probe"), args), "probe")
-    if ok:
-        return None
-    first = next((line for line in msg.splitlines() if "emerg" in line), msg.splitlines()[0] if msg else "")
-    return re.sub(r"^nginx: ", "", first)
+def directive_support(server_keys, args):
+    """{directive: why} for the directives (SERVERS' needs) of server_keys that
+    this build's nginx -t rejects, with the first line nginx said."""
+    missing = {}
+    probed = set()
+    for k in server_keys:
+        need = SERVERS[k].get("needs")
+        if not need or need in probed:
+            continue
+        probed.add(need)
+        scenario = next(s for s, sc in SCENARIOS.items() if k in sc["servers"])
+        ok, msg = nginx_t(nginx_conf(k, scenario, os.path.join(RUN, "probe"), args), "probe")
+        if not ok:
+            first = next((line for line in msg.splitlines() if "emerg" in line),
+                         msg.splitlines()[0] if msg else "")
+            missing[need] = re.sub(r"^nginx: ", "", first)
+    return missing
 
 
 def make_file():
@@ -809,6 +874,7 @@ def chart(rows, path):
           "set key off", "set format y '%.0f'", "set bmargin 6", "set rmargin 12", "set lmargin 8",
           "set offsets 0.5, 0.5, 0, 0"]
     for title, f, log in panels:
+        title = title.replace("'", "''")   # gnuplot's escape within '...'
         gp += [f"set title '{title}'",
                "set logscale y; set yrange [1:*]" if log else "unset logscale y; set yrange [0:*]",
                f"plot '{f}' using 1:2:6:xtic(5) with boxes lc rgb variable, "
@@ -873,26 +939,27 @@ def main():
     if busy:
         sys.exit(f"bench: ports {busy} are in use (a previous run still up?)")
 
-    skipped = {}
-    why = upstream_support(args)
-    if why:
-        for k, s in SERVERS.items():
-            if s["kind"] == "upstream":
-                skipped[k] = f"this build has no uwsgi_upstream (nginx -t: {why})"
-    have_ref = os.access(venv_bin("granian"), os.X_OK), os.access(venv_bin("gunicorn"), os.X_OK)
-    for k, ok in zip(("granian", "gunicorn"), have_ref):
-        if args.no_reference:
-            skipped[k] = "left out (--no-reference)"
-        elif not ok:
-            skipped[k] = f"skipped: {venv_bin(k)} is not installed"
-
     plan = []
     for s in scenarios:
         servers = [k for k in SCENARIOS[s]["servers"] if not only or k in only]
         if args.no_reference:
-            servers = [k for k in servers if SERVERS[k]["kind"] not in ("granian", "gunicorn")]
+            servers = [k for k in servers if SERVERS[k]["kind"] not in REFERENCE_KINDS]
         if servers:
             plan.append((s, servers))
+
+    # Rows this build or machine cannot run are skipped, with the reason in
+    # the table, rather than failing the whole run.
+    skipped = {}
+    planned = [k for _, ks in plan for k in ks]
+    missing = directive_support(planned, args)
+    for k in planned:
+        need, kind = SERVERS[k].get("needs"), SERVERS[k]["kind"]
+        if need in missing:
+            skipped[k] = f"this build has no {need} (nginx -t: {missing[need]})"
+        elif kind in REFERENCE_KINDS and not os.access(venv_bin(kind), os.X_OK):
+            skipped[k] = f"skipped: {venv_bin(kind)} is not installed"
+    for k, why in skipped.items():
+        log(f"bench: {SERVERS[k]['label']}: {why}")
     todo = [(s, k) for s, ks in plan for k in ks if k not in skipped]
     per_run = args.duration + args.warmup + 1.5
     log(f"bench: {len(todo)} runs x {args.rounds} rounds, about "
@@ -951,14 +1018,19 @@ def report(meta):
     text.append("")
     text += lines
     text.append("")
-    text.append("× ceiling: to nginx `return 200` (hello, post: nginx reads and discards the body), to nginx "
-                "serving the file statically (stream, file), to the ideal threads / 10 ms (sleep). "
+    text.append("× ceiling: to nginx `return 200` (hello, post, post-default: nginx reads and discards the body), "
+                "to nginx serving the file statically (stream, file), to the ideal threads / 10 ms (sleep). "
                 "× uwsgi_pass: to stock uwsgi_pass over the same transport (unix for the others). "
                 "errors: connect, read, write errors and timeouts; non-2xx: responses ≥ 400 (wrk's count). "
                 "RSS: nginx worker(s) plus every application process, summed, after the run. "
                 "CPU µs/req: utime+stime of the same processes during the run, per request. "
+                "post: client_body_buffer_size 2m (nginx keeps the body in memory); post-default: nginx's "
+                "default (8k: the body goes to a temp file before the app or uWSGI sees it; with "
+                "wsgi_request_buffering off the app reads it as it arrives). "
                 f"wsgi_app runs wsgi_threads {WSGI_THREADS_DEFAULT} (the default) unless said, "
-                f"wsgi_queue {a['wsgi_queue']}; uWSGI runs --master --processes 1 (one thread unless said).")
+                f"wsgi_queue {a['wsgi_queue']}; metrics on: the same plus a `location = /metrics {{ wsgi_status; }}`; "
+                "uWSGI runs --master --processes 1 (one thread unless said); Granian runs one worker "
+                "with its defaults (one runtime thread, up to 512 blocking threads) unless said.")
     seen = set()
     for n in notes:
         if n.split(": ", 1)[1] not in seen:
