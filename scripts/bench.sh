@@ -12,9 +12,11 @@
 # Scenarios: hello (13 bytes), stream (1 MiB in 64 KiB chunks), file (1 MiB
 # through wsgi.file_wrapper, beside nginx serving it statically), sleep
 # (10 ms, 256 connections, wsgi_threads 1/16/64), post (1 MiB body read by
-# the app). Runs are interleaved (A B C A B C ...); the table of medians and
-# the targets are printed and written to build/bench/ (results.md,
-# results.csv, runs.csv, bench.png).
+# the app, client_body_buffer_size 2m), post-default (the same with nginx's
+# default body buffer, so a temp file). Granian runs beside every scenario.
+# Runs are interleaved (A B C A B C ...); the table of medians and the
+# targets are printed and written to build/bench/ (results.md, results.csv,
+# runs.csv, bench.png).
 #
 # Installs what is missing (as root): wrk, uWSGI and its python3 plugin,
 # gnuplot for the chart; builds nginx and the module with scripts/build.sh
@@ -81,15 +83,21 @@ if [ ! -x build/sbin/nginx ] || [ ! -f build/modules/ngx_http_wsgi_module.so ]; 
     scripts/build.sh
 fi
 
-# --- Granian and gunicorn, for reference, in a venv of Debian's Python
+# --- Granian and gunicorn, for reference, in a venv of Debian's Python.
+# Pinned, so that runs on different days compare the same servers (and the
+# Granian options bench.py passes exist); a venv with other versions is
+# brought to these.
+reference="granian==2.8.7 gunicorn==27.0.1"
 case " $* " in
     *" --no-reference "*) ;;
     *)
-        if [ ! -x "$out/venv/bin/granian" ] || [ ! -x "$out/venv/bin/gunicorn" ]; then
+        if [ "$(cat "$out/venv/reference" 2>/dev/null)" != "$reference" ]; then
             mkdir -p "$out"
-            echo "bench.sh: making $out/venv with Granian and gunicorn" >&2
+            echo "bench.sh: installing $reference in $out/venv" >&2
+            # shellcheck disable=SC2086 # $reference is a list of requirements
             { /usr/bin/python3 -m venv "$out/venv" \
-                && timeout 300 "$out/venv/bin/pip" install -q --disable-pip-version-check granian gunicorn; } \
+                && timeout 300 "$out/venv/bin/pip" install -q --disable-pip-version-check $reference \
+                && echo "$reference" > "$out/venv/reference"; } \
                 || echo "bench.sh: no Granian/gunicorn venv; their rows are skipped" >&2
         fi
         ;;

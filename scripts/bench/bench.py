@@ -48,46 +48,87 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 MIB = 1 << 20
 WSGI_THREADS_DEFAULT = 8   # the module's default, used where a scenario does not set it
 
-# Servers. kind: how it is started; transport: for uwsgi_pass/uwsgi_upstream.
+# Servers. kind: how it is started; transport: for uwsgi_pass/uwsgi_upstream;
+# threads: wsgi_threads, or Granian's --blocking-threads; needs: a directive
+# the build may not have yet (probed with nginx -t; the row is skipped, with
+# nginx's message, when it is missing).
 SERVERS = {
     "return200":     dict(kind="return", label="nginx return 200"),
     "static":        dict(kind="static", label="nginx static file"),
     "wsgi":          dict(kind="wsgi", label="wsgi_app"),
     "wsgi-inline":   dict(kind="wsgi", inline=True, label="wsgi_app, wsgi_inline on"),
+    # The same as wsgi, plus a `location = /metrics { wsgi_status; }`: the
+    # module then keeps its shared-memory zone and each worker publishes its
+    # figures once a second. Only the hello requests are loaded.
+    "wsgi-status":   dict(kind="wsgi", status=True, needs="wsgi_status",
+                          label="wsgi_app, metrics on (wsgi_status)"),
+    # The app is called once the headers are in and reads the body as it
+    # arrives, instead of after nginx has read (and spooled) all of it.
+    "wsgi-streaming": dict(kind="wsgi", request_buffering=False, needs="wsgi_request_buffering",
+                           label="wsgi_app, wsgi_request_buffering off"),
     "wsgi-t1":       dict(kind="wsgi", threads=1, label="wsgi_app, wsgi_threads 1"),
     "wsgi-t16":      dict(kind="wsgi", threads=16, label="wsgi_app, wsgi_threads 16"),
     "wsgi-t64":      dict(kind="wsgi", threads=64, label="wsgi_app, wsgi_threads 64"),
-    "upstream-unix": dict(kind="upstream", transport="unix", label="uwsgi_upstream unix → uWSGI"),
-    "upstream-tcp":  dict(kind="upstream", transport="tcp", label="uwsgi_upstream tcp → uWSGI"),
+    "upstream-unix": dict(kind="upstream", transport="unix", needs="uwsgi_upstream",
+                          label="uwsgi_upstream unix → uWSGI"),
+    "upstream-tcp":  dict(kind="upstream", transport="tcp", needs="uwsgi_upstream",
+                          label="uwsgi_upstream tcp → uWSGI"),
     "pass-unix":     dict(kind="pass", transport="unix", label="uwsgi_pass unix → uWSGI"),
     "pass-tcp":      dict(kind="pass", transport="tcp", label="uwsgi_pass tcp → uWSGI"),
     "pass-unix-t64": dict(kind="pass", transport="unix", uwsgi_threads=64,
                           label="uwsgi_pass unix → uWSGI --threads 64"),
-    "granian":       dict(kind="granian", label="Granian, direct (reference)"),
+    # Granian calls a WSGI app on its "blocking threads" (--blocking-threads,
+    # per worker: the pool that runs Python, as wsgi_threads is), while its
+    # "runtime threads" are the Rust I/O event loops (--runtime-threads,
+    # default 1, as nginx's one worker). Each row sets the blocking threads:
+    # 8 beside wsgi_app's default wsgi_threads 8, and for sleep the 1, 16 and
+    # 64 of wsgi_app's rows. Not Granian's default, which for WSGI is up to
+    # backpressure / 2 = 512 threads: on hello that ran at 0.6-0.8x the req/s
+    # of 8 threads, at 1.5-1.9x their CPU per request, and would flatter
+    # wsgi_app. hello also has Granian with one blocking thread, its fastest
+    # there in our trials (a CPU-only app gains nothing from more threads
+    # sharing the GIL).
+    "granian":       dict(kind="granian", threads=8, label="Granian --blocking-threads 8, direct (reference)"),
+    "granian-t1":    dict(kind="granian", threads=1, label="Granian --blocking-threads 1, direct (reference)"),
+    "granian-t16":   dict(kind="granian", threads=16, label="Granian --blocking-threads 16, direct (reference)"),
+    "granian-t64":   dict(kind="granian", threads=64, label="Granian --blocking-threads 64, direct (reference)"),
     "gunicorn":      dict(kind="gunicorn", label="gunicorn gthread 8, direct (reference)"),
 }
+REFERENCE_KINDS = ("granian", "gunicorn")   # standalone, in build/bench/venv
 
 # Scenarios. ceiling: the server whose req/s is the scenario's ceiling
 # (for sleep: the ideal threads / 10 ms). body: expected response body size.
+# post: the request body's size. body_buffer: nginx's client_body_buffer_size
+# (None: nginx's default, 8k on x86-64, so that a 1 MiB body goes to a temp file).
 SCENARIOS = {
     "hello": dict(path="/hello", body=13, ceiling="return200",
-                  servers=["return200", "wsgi", "wsgi-inline", "upstream-unix", "upstream-tcp",
-                           "pass-unix", "pass-tcp", "granian", "gunicorn"]),
+                  servers=["return200", "wsgi", "wsgi-inline", "wsgi-status", "upstream-unix", "upstream-tcp",
+                           "pass-unix", "pass-tcp", "granian", "granian-t1", "gunicorn"]),
     "stream": dict(path="/stream", body=MIB, ceiling="static",
-                   servers=["static", "wsgi", "upstream-unix", "upstream-tcp", "pass-unix", "pass-tcp"]),
+                   servers=["static", "wsgi", "upstream-unix", "upstream-tcp", "pass-unix", "pass-tcp",
+                            "granian"]),
     "file": dict(path="/file", body=MIB, ceiling="static",
-                 servers=["static", "wsgi", "upstream-unix", "pass-unix"]),
+                 servers=["static", "wsgi", "upstream-unix", "pass-unix", "granian"]),
     "sleep": dict(path="/sleep", body=13, ceiling=None, connections=256,
-                  servers=["wsgi-t1", "wsgi-t16", "wsgi-t64", "pass-unix-t64"]),
-    "post": dict(path="/post", body=None, ceiling="return200", post=MIB,
-                 servers=["return200", "wsgi", "upstream-unix", "upstream-tcp", "pass-unix", "pass-tcp"]),
+                  servers=["wsgi-t1", "wsgi-t16", "wsgi-t64", "pass-unix-t64",
+                           "granian-t1", "granian-t16", "granian-t64"]),
+    # nginx keeps the whole body in memory, for every server alike
+    "post": dict(path="/post", body=None, ceiling="return200", post=MIB, body_buffer="2m",
+                 servers=["return200", "wsgi", "upstream-unix", "upstream-tcp", "pass-unix", "pass-tcp",
+                          "granian"]),
+    # nginx as installed: the body goes to a temp file before the app (or
+    # uWSGI) sees it, unless wsgi_request_buffering is off
+    "post-default": dict(path="/post", body=None, ceiling="return200", post=MIB, body_buffer=None,
+                         servers=["return200", "wsgi", "wsgi-streaming", "upstream-unix", "pass-unix",
+                                  "granian"]),
 }
 SCENARIO_TITLES = {
     "hello": "hello world, 13 bytes",
     "stream": "1 MiB from a generator, 64 KiB chunks",
     "file": "1 MiB file, wsgi.file_wrapper",
     "sleep": "time.sleep(0.01), 256 connections",
-    "post": "1 MiB POST, body read by the app",
+    "post": "1 MiB POST read by the app, client_body_buffer_size 2m",
+    "post-default": "1 MiB POST read by the app, nginx's default body buffer",
 }
 
 
@@ -244,7 +285,7 @@ def uwsgi_address(transport):
     return SOCK if transport == "unix" else f"127.0.0.1:{PORT_UWSGI}"
 
 
-def nginx_conf(server_key, prefix, args):
+def nginx_conf(server_key, scenario, prefix, args):
     s = SERVERS[server_key]
     kind = s["kind"]
     load, http, loc = "", "", ""
@@ -258,8 +299,12 @@ def nginx_conf(server_key, prefix, args):
         http = (f"    wsgi_python_path {APPS};\n"
                 f"    wsgi_threads {s.get('threads', WSGI_THREADS_DEFAULT)};\n"
                 f"    wsgi_queue {args.wsgi_queue};\n")
-        inline = "            wsgi_inline on;\n" if s.get("inline") else ""
-        loc = f"        location / {{\n{inline}            wsgi_app bench_app:application;\n        }}"
+        extra = "            wsgi_inline on;\n" if s.get("inline") else ""
+        if s.get("request_buffering") is False:
+            extra += "            wsgi_request_buffering off;\n"
+        loc = f"        location / {{\n{extra}            wsgi_app bench_app:application;\n        }}"
+        if s.get("status"):
+            loc += "\n        location = /metrics {\n            wsgi_status;\n        }"
     elif kind == "pass":
         addr = uwsgi_address(s["transport"])
         addr = f"unix:{addr}" if s["transport"] == "unix" else addr
@@ -272,8 +317,11 @@ def nginx_conf(server_key, prefix, args):
         loc = f"        location / {{\n            uwsgi_upstream {addr};\n        }}"
     else:
         raise ValueError(kind)
+    buf = SCENARIOS[scenario].get("body_buffer", "2m")
+    body = (f"    client_body_buffer_size {buf};" if buf
+            else "    # client_body_buffer_size: nginx's default")
     return render("nginx.conf.in", dict(LOAD_MODULE=load, PREFIX=prefix, PORT=str(PORT_NGINX),
-                                        WWW=WWW, HTTP=http, LOCATIONS=loc))
+                                        WWW=WWW, HTTP=http, LOCATIONS=loc, BODY_BUFFER=body))
 
 
 def prepare_prefix(name):
@@ -283,11 +331,11 @@ def prepare_prefix(name):
     return prefix
 
 
-def start_nginx(server_key, args):
+def start_nginx(server_key, scenario, args):
     prefix = prepare_prefix("nginx")
     conf = os.path.join(prefix, "conf", "nginx.conf")
     with open(conf, "w") as f:
-        f.write(nginx_conf(server_key, prefix, args))
+        f.write(nginx_conf(server_key, scenario, prefix, args))
     return Server("nginx", [NGINX, "-p", prefix, "-c", conf, "-g", "daemon off;"])
 
 
@@ -306,18 +354,28 @@ def venv_bin(name):
     return os.path.join(VENV, "bin", name)
 
 
-def start_granian():
-    return Server("granian", [venv_bin("granian"), "--interface", "wsgi", "--host", "127.0.0.1",
-                              "--port", str(PORT_GRANIAN), "--workers", "1", "--no-ws",
-                              "--log-level", "warning", "bench_app:application"],
-                  cwd=APPS, env=dict(os.environ, BENCH_FILE=FILE), stop_signal=signal.SIGINT)
-
-
-def start_gunicorn():
-    return Server("gunicorn", [venv_bin("gunicorn"), "-w", "1", "-k", "gthread", "--threads", "8",
+def reference_argv(server_key):
+    """(port, argv) of a standalone server (Granian, gunicorn): one process,
+    the same app, on loopback."""
+    s = SERVERS[server_key]
+    if s["kind"] == "granian":
+        argv = [venv_bin("granian"), "--interface", "wsgi", "--host", "127.0.0.1",
+                "--port", str(PORT_GRANIAN), "--workers", "1", "--no-ws", "--log-level", "warning"]
+        if s.get("threads"):
+            argv += ["--blocking-threads", str(s["threads"])]
+        return PORT_GRANIAN, argv + ["bench_app:application"]
+    if s["kind"] == "gunicorn":
+        return PORT_GUNICORN, [venv_bin("gunicorn"), "-w", "1", "-k", "gthread", "--threads", "8",
                                "-b", f"127.0.0.1:{PORT_GUNICORN}", "--log-level", "warning",
-                               "bench_app:application"],
-                  cwd=APPS, env=dict(os.environ, BENCH_FILE=FILE), stop_signal=signal.SIGINT)
+                               "bench_app:application"]
+    raise ValueError(s["kind"])
+
+
+def start_reference(server_key):
+    port, argv = reference_argv(server_key)
+    # SIGINT: gunicorn's quick shutdown (SIGTERM is its graceful one), Granian's Ctrl-C
+    return port, Server(SERVERS[server_key]["kind"], argv, cwd=APPS,
+                        env=dict(os.environ, BENCH_FILE=FILE), stop_signal=signal.SIGINT)
 
 
 def wait_port(port, server, timeout=15):
@@ -376,20 +434,14 @@ class Setup:
                     wait_unix(SOCK, u)
                 else:
                     wait_port(PORT_UWSGI, u)
-            if kind in ("return", "static", "wsgi", "pass", "upstream"):
-                self.nginx = start_nginx(server_key, args)
+            if kind in REFERENCE_KINDS:
+                self.port, ref = start_reference(server_key)
+                self.servers.append(ref)
+                wait_port(self.port, ref)
+            else:
+                self.nginx = start_nginx(server_key, scenario, args)
                 self.servers.insert(0, self.nginx)
                 wait_port(PORT_NGINX, self.nginx)
-            elif kind == "granian":
-                g = start_granian()
-                self.servers.append(g)
-                self.port = PORT_GRANIAN
-                wait_port(PORT_GRANIAN, g)
-            elif kind == "gunicorn":
-                g = start_gunicorn()
-                self.servers.append(g)
-                self.port = PORT_GUNICORN
-                wait_port(PORT_GUNICORN, g)
         except BaseException:
             self.stop()
             raise
@@ -456,6 +508,11 @@ def check_response(setup, scenario):
             raise RuntimeError(f"POST {setup.path}: the app saw {body[:50]!r}, not {len(data)} bytes")
     if want is not None and len(body) != want:
         raise RuntimeError(f"GET {setup.path}: {len(body)} bytes, expected {want}")
+    if SERVERS[setup.server_key].get("status"):
+        # the metrics row is only worth its name if the zone is there and published
+        status, _, text = http_get(setup.port, "/metrics")
+        if status != 200 or b"ngx_wsgi_" not in text:
+            raise RuntimeError(f"GET /metrics: status {status}, no ngx_wsgi_ figures: {text[:200]!r}")
     fw = {k.lower(): v for k, v in headers.items()}.get("x-bench-file-wrapper")
     return {"file_wrapper": fw} if fw else {}
 
@@ -535,12 +592,23 @@ def nginx_t(conf_text, name):
     return p.returncode == 0, (p.stderr + p.stdout).strip()
 
 
-def upstream_support(args):
-    ok, msg = nginx_t(nginx_conf("upstream-unix", os.path.join(RUN, "probe"), args), "probe")
-    if ok:
-        return None
-    first = next((line for line in msg.splitlines() if "emerg" in line), msg.splitlines()[0] if msg else "")
-    return re.sub(r"^nginx: ", "", first)
+def directive_support(server_keys, args):
+    """{directive: why} for the directives (SERVERS' needs) of server_keys that
+    this build's nginx -t rejects, with the first line nginx said."""
+    missing = {}
+    probed = set()
+    for k in server_keys:
+        need = SERVERS[k].get("needs")
+        if not need or need in probed:
+            continue
+        probed.add(need)
+        scenario = next(s for s, sc in SCENARIOS.items() if k in sc["servers"])
+        ok, msg = nginx_t(nginx_conf(k, scenario, os.path.join(RUN, "probe"), args), "probe")
+        if not ok:
+            first = next((line for line in msg.splitlines() if "emerg" in line),
+                         msg.splitlines()[0] if msg else "")
+            missing[need] = re.sub(r"^nginx: ", "", first)
+    return missing
 
 
 def make_file():
@@ -657,69 +725,100 @@ def table_lines(rows):
     return lines, notes
 
 
+def pct(off):
+    """A shortfall or an excess in percent: whole numbers, a decimal under 1 %."""
+    return f"{off:.{0 if off >= 1 else 1}f}%"
+
+
 def targets(rows):
-    """(verdict, target, measured) lines."""
+    """(verdict, target, measured) lines. Every figure comes from the same run
+    (the medians of its rounds): the servers are compared with each other as
+    the machine was during that run, not with figures from another day."""
     get = {(r["scenario"], r["server"]): r for r in rows}
-
-    def val(s, k, f="rps"):
-        r = get.get((s, k))
-        return r.get(f) if r else None
-
     out = []
 
-    def ratio(name, a, b, want, ge=True, unit="×", cpu=None):
-        if a is None or b is None or not b:
-            out.append(("SKIP", name, "not run"))
+    def unmeasured(name, *keys):
+        """A SKIP line, and True, when a row the target needs has no figures."""
+        for s, k in keys:
+            r = get.get((s, k))
+            if r is None:
+                out.append(("SKIP", name, "not run"))
+                return True
+            if r.get("rps") is None:
+                out.append(("SKIP", name, f"{SERVERS[k]['label']} not measured (see ¹)"))
+                return True
+        return False
+
+    def cpu_pair(s, a, b):
+        # the steadier measure on a shared machine: CPU per request
+        return f"server CPU/request {get[(s, a)]['cpu_us_per_req']:.1f} vs {get[(s, b)]['cpu_us_per_req']:.1f} µs"
+
+    def ratio(name, s, a, b, want, field="rps", ge=True, unit="×", cpu=True):
+        """a's field over b's (b: another server of scenario s, or a number)."""
+        other = isinstance(b, str)
+        if unmeasured(name, (s, a), *([(s, b)] if other else [])):
             return
-        x = a / b
+        den = get[(s, b)][field] if other else b
+        if not den:
+            out.append(("SKIP", name, "nothing to compare with"))
+            return
+        x = get[(s, a)][field] / den
         ok = x >= want if ge else x <= want
         off = (1 - x / want) * 100 if ge else (x / want - 1) * 100
-        miss = "" if ok else f", {'short' if ge else 'over'} by {off:.{0 if off >= 1 else 1}f}%"
+        miss = "" if ok else f", {'short' if ge else 'over'} by {pct(off)}"
         digits = 3 if f"{x:.2f}" == f"{want:.2f}" else 2
-        extra = ""
-        if cpu:   # the steadier measure on a shared machine: CPU per request
-            ca, cb = val(cpu[0], cpu[1], "cpu_us_per_req"), val(cpu[0], cpu[2], "cpu_us_per_req")
-            if ca and cb:
-                extra = f"; server CPU/request {ca:.1f} vs {cb:.1f} µs"
+        extra = f"; {cpu_pair(s, a, b)}" if cpu and other else ""
         out.append(("PASS" if ok else "MISS", name, f"{x:.{digits}f}{unit}{miss}{extra}"))
 
-    ratio("hello: wsgi_app ≥ 2× uwsgi_pass (unix)", val("hello", "wsgi"), val("hello", "pass-unix"), 2,
-          cpu=("hello", "wsgi", "pass-unix"))
-    ratio("hello: wsgi_app ≥ 0.5× nginx return 200", val("hello", "wsgi"), val("hello", "return200"), 0.5,
-          cpu=("hello", "wsgi", "return200"))
-    cpu = val("hello", "wsgi", "cpu_us_per_req")
-    if cpu is None:
-        out.append(("SKIP", "hello: wsgi_app ≤ 16 µs server CPU/request", "not run"))
-    else:
-        out.append(("PASS" if cpu <= 16 else "MISS", "hello: wsgi_app ≤ 16 µs server CPU/request",
-                    f"{cpu:.1f} µs" + ("" if cpu <= 16 else f", over by {(cpu / 16 - 1) * 100:.0f}%")))
-    ratio("hello: wsgi_app, wsgi_inline on ≥ 0.7× nginx return 200", val("hello", "wsgi-inline"),
-          val("hello", "return200"), 0.7, cpu=("hello", "wsgi-inline", "return200"))
-    ratio("stream 1 MiB: wsgi_app ≥ 3× uwsgi_pass (unix)", val("stream", "wsgi"), val("stream", "pass-unix"), 3,
-          cpu=("stream", "wsgi", "pass-unix"))
-    ratio("file 1 MiB: wsgi_app ≥ 0.8× nginx static", val("file", "wsgi"), val("file", "static"), 0.8,
-          cpu=("file", "wsgi", "static"))
+    def rps_p99(name, s, a, b, want, p99_max):
+        """a's req/s ≥ want × b's, and a's p99 ≤ p99_max × b's."""
+        if unmeasured(name, (s, a), (s, b)):
+            return
+        ra, rb = get[(s, a)], get[(s, b)]
+        x = ra["rps"] / rb["rps"]
+        y = ra["p99_ms"] / rb["p99_ms"] if rb["p99_ms"] else float("inf")
+        miss = ([f"req/s short by {pct((1 - x / want) * 100)}"] if x < want else []) + \
+               ([f"p99 over by {pct((y / p99_max - 1) * 100)}"] if y > p99_max else [])
+        out.append(("MISS" if miss else "PASS", name,
+                    f"{x:.3f}× req/s, {y:.3f}× p99 ({ra['p99_ms']:.2f} vs {rb['p99_ms']:.2f} ms)"
+                    + "".join(f", {m}" for m in miss)
+                    + f"; CPU/request {ra['cpu_us_per_req'] / rb['cpu_us_per_req']:.2f}×"))
+
+    def at_most_more(name, s, a, b, field, limit, unit):
+        """a's field at most limit above b's (an absolute difference)."""
+        if unmeasured(name, (s, a), (s, b)):
+            return
+        va, vb = get[(s, a)][field], get[(s, b)][field]
+        d = va - vb
+        out.append(("PASS" if d <= limit else "MISS", name,
+                    f"{d:+.1f} {unit} ({va:.1f} vs {vb:.1f} {unit})"
+                    + ("" if d <= limit else f", over by {d - limit:.1f} {unit}")))
+
+    ratio("hello: wsgi_app ≥ 2× uwsgi_pass (unix)", "hello", "wsgi", "pass-unix", 2)
+    ratio("hello: wsgi_app ≥ 0.5× nginx return 200", "hello", "wsgi", "return200", 0.5)
+    ratio("hello: wsgi_app ≤ 1.5× the server CPU/request of nginx return 200", "hello", "wsgi", "return200",
+          1.5, field="cpu_us_per_req", ge=False)
+    ratio("hello: wsgi_app ≥ 1.3× Granian (8 threads each)", "hello", "wsgi", "granian", 1.3)
+    ratio("hello: wsgi_app, wsgi_inline on ≥ 0.7× nginx return 200", "hello", "wsgi-inline", "return200", 0.7)
+    at_most_more("hello: metrics on: at most 1 µs more server CPU per request than wsgi_app",
+                 "hello", "wsgi-status", "wsgi", "cpu_us_per_req", 1.0, "µs")
+    ratio("stream 1 MiB: wsgi_app ≥ 3× uwsgi_pass (unix)", "stream", "wsgi", "pass-unix", 3)
+    ratio("file 1 MiB: wsgi_app ≥ 0.8× nginx static", "file", "wsgi", "static", 0.8)
     for n in (1, 16, 64):
         ratio(f"sleep 10 ms: wsgi_threads {n} ≥ 0.9 × {n}/10 ms = {90 * n:,} req/s",
-              val("sleep", f"wsgi-t{n}"), n * 100.0, 0.9, unit="× ideal")
-    ratio("post 1 MiB: wsgi_app ≥ 2× uwsgi_pass (unix)", val("post", "wsgi"), val("post", "pass-unix"), 2,
-          cpu=("post", "wsgi", "pass-unix"))
+              "sleep", f"wsgi-t{n}", n * 100.0, 0.9, unit="× ideal")
+    ratio("post 1 MiB, client_body_buffer_size 2m: wsgi_app ≥ 0.9× nginx return 200 (reading and "
+          "discarding the body)", "post", "wsgi", "return200", 0.9)
+    ratio("post-default 1 MiB: wsgi_app (buffered) ≥ 2× uwsgi_pass (unix)", "post-default", "wsgi", "pass-unix", 2)
+    rps_p99("post-default 1 MiB: wsgi_app, wsgi_request_buffering off ≥ 1.0× Granian req/s, p99 ≤ Granian's",
+            "post-default", "wsgi-streaming", "granian", 1.0, 1.0)
     for s in SCENARIOS:
         for t in ("unix", "tcp"):
-            up, ps = get.get((s, f"upstream-{t}")), get.get((s, f"pass-{t}"))
-            if not ps or (up is None):
-                continue
-            name = f"{s}: uwsgi_upstream ≥ 0.97× uwsgi_pass ({t}) req/s, p99 ≤ 1.05×"
-            if up.get("rps") is None or ps.get("rps") is None:
-                out.append(("SKIP", name, "not measured (see ¹)"))
-                continue
-            x = up["rps"] / ps["rps"]
-            y = up["p99_ms"] / ps["p99_ms"] if ps["p99_ms"] else float("inf")
-            ok = x >= 0.97 and y <= 1.05
-            out.append(("PASS" if ok else "MISS", name,
-                        f"{x:.3f}× req/s, {y:.3f}× p99; CPU/request {up['cpu_us_per_req'] / ps['cpu_us_per_req']:.2f}×"))
+            if (s, f"upstream-{t}") in get and (s, f"pass-{t}") in get:
+                rps_p99(f"{s}: uwsgi_upstream ≥ 0.97× uwsgi_pass ({t}) req/s, p99 ≤ 1.05×",
+                        s, f"upstream-{t}", f"pass-{t}", 0.97, 1.05)
     ratio("memory: wsgi_app worker ≤ 0.6× RSS of nginx worker + uWSGI (hello)",
-          val("hello", "wsgi", "rss_mib"), val("hello", "pass-unix", "rss_mib"), 0.6, ge=False)
+          "hello", "wsgi", "pass-unix", 0.6, field="rss_mib", ge=False, cpu=False)
     return out
 
 
@@ -735,8 +834,9 @@ def describe():
     nginx = run(NGINX, "-v") or subprocess.run([NGINX, "-v"], capture_output=True, text=True).stderr.strip()
     sha = run("sha256sum", MODULE).split()[0][:12] if os.path.exists(MODULE) else "?"
     uw = run("uwsgi", "--version")
+    gr = run(venv_bin("granian"), "--version").replace("granian ", "") if os.path.exists(venv_bin("granian")) else ""
     return (f"ngx-wsgi {commit}{' + uncommitted changes in src/' if dirty else ''} (module sha256 {sha}), "
-            f"{nginx.replace('nginx version: ', '')}, uWSGI {uw or '?'}, wrk {wrk_version()}")
+            f"{nginx.replace('nginx version: ', '')}, uWSGI {uw or '?'}, Granian {gr or '?'}, wrk {wrk_version()}")
 
 
 def wrk_version():
@@ -769,7 +869,9 @@ def chart(rows, path):
               "pass": 0x1f77b4, "upstream": 0xff7f0e}
 
     def label(r):
-        return SERVERS[r["server"]]["label"].replace("→", "->").replace(" (reference)", "")
+        # short enough for a tic label: the rotated names run off the panel's right edge
+        text = SERVERS[r["server"]]["label"].replace("→", "->").replace(" (reference)", "")
+        return re.sub(r"^Granian --blocking-threads (\d+), direct$", r"Granian, \1 threads", text)
 
     panels = []
     for s in scen:
@@ -781,11 +883,12 @@ def chart(rows, path):
                     continue
                 text = f'{r["rps"]:.0f}'
                 if s == "sleep" and r.get("x_ceiling") is not None:
-                    text += f' ({r["x_ceiling"]:.2f}x ideal)'
+                    text += f' ({r["x_ceiling"]:.2f}x)'
                 color = colors.get(SERVERS[r["server"]]["kind"], 0x9467bd)
                 out.write(f'{i} {r["rps"]:.1f} {r["rps_min"]:.1f} {r["rps_max"]:.1f} '
                           f'"{label(r)}" {color} "{text}"\n')
-        title = f"{s}: {SCENARIO_TITLES[s]} - req/s" + (" (log scale)" if s == "sleep" else "")
+        title = f"{s}: {SCENARIO_TITLES[s]} - req/s" + (
+            " (log scale; in brackets: x the ideal threads / 10 ms)" if s == "sleep" else "")
         panels.append((title, f, s == "sleep"))
     hello = [r for r in rows if r["scenario"] == "hello" and r.get("cpu_us_per_req") is not None]
     if hello:
@@ -808,6 +911,7 @@ def chart(rows, path):
           "set key off", "set format y '%.0f'", "set bmargin 6", "set rmargin 12", "set lmargin 8",
           "set offsets 0.5, 0.5, 0, 0"]
     for title, f, log in panels:
+        title = title.replace("'", "''")   # gnuplot's escape within '...'
         gp += [f"set title '{title}'",
                "set logscale y; set yrange [1:*]" if log else "unset logscale y; set yrange [0:*]",
                f"plot '{f}' using 1:2:6:xtic(5) with boxes lc rgb variable, "
@@ -872,26 +976,27 @@ def main():
     if busy:
         sys.exit(f"bench: ports {busy} are in use (a previous run still up?)")
 
-    skipped = {}
-    why = upstream_support(args)
-    if why:
-        for k, s in SERVERS.items():
-            if s["kind"] == "upstream":
-                skipped[k] = f"this build has no uwsgi_upstream (nginx -t: {why})"
-    have_ref = os.access(venv_bin("granian"), os.X_OK), os.access(venv_bin("gunicorn"), os.X_OK)
-    for k, ok in zip(("granian", "gunicorn"), have_ref):
-        if args.no_reference:
-            skipped[k] = "left out (--no-reference)"
-        elif not ok:
-            skipped[k] = f"skipped: {venv_bin(k)} is not installed"
-
     plan = []
     for s in scenarios:
         servers = [k for k in SCENARIOS[s]["servers"] if not only or k in only]
         if args.no_reference:
-            servers = [k for k in servers if SERVERS[k]["kind"] not in ("granian", "gunicorn")]
+            servers = [k for k in servers if SERVERS[k]["kind"] not in REFERENCE_KINDS]
         if servers:
             plan.append((s, servers))
+
+    # Rows this build or machine cannot run are skipped, with the reason in
+    # the table, rather than failing the whole run.
+    skipped = {}
+    planned = [k for _, ks in plan for k in ks]
+    missing = directive_support(planned, args)
+    for k in planned:
+        need, kind = SERVERS[k].get("needs"), SERVERS[k]["kind"]
+        if need in missing:
+            skipped[k] = f"this build has no {need} (nginx -t: {missing[need]})"
+        elif kind in REFERENCE_KINDS and not os.access(venv_bin(kind), os.X_OK):
+            skipped[k] = f"skipped: {venv_bin(kind)} is not installed"
+    for k, why in skipped.items():
+        log(f"bench: {SERVERS[k]['label']}: {why}")
     todo = [(s, k) for s, ks in plan for k in ks if k not in skipped]
     per_run = args.duration + args.warmup + 1.5
     log(f"bench: {len(todo)} runs x {args.rounds} rounds, about "
@@ -950,14 +1055,19 @@ def report(meta):
     text.append("")
     text += lines
     text.append("")
-    text.append("× ceiling: to nginx `return 200` (hello, post: nginx reads and discards the body), to nginx "
-                "serving the file statically (stream, file), to the ideal threads / 10 ms (sleep). "
+    text.append("× ceiling: to nginx `return 200` (hello, post, post-default: nginx reads and discards the body), "
+                "to nginx serving the file statically (stream, file), to the ideal threads / 10 ms (sleep). "
                 "× uwsgi_pass: to stock uwsgi_pass over the same transport (unix for the others). "
                 "errors: connect, read, write errors and timeouts; non-2xx: responses ≥ 400 (wrk's count). "
                 "RSS: nginx worker(s) plus every application process, summed, after the run. "
                 "CPU µs/req: utime+stime of the same processes during the run, per request. "
+                "post: client_body_buffer_size 2m (nginx keeps the body in memory); post-default: nginx's "
+                "default (8k: the body goes to a temp file before the app or uWSGI sees it; with "
+                "wsgi_request_buffering off the app reads it as it arrives). "
                 f"wsgi_app runs wsgi_threads {WSGI_THREADS_DEFAULT} (the default) unless said, "
-                f"wsgi_queue {a['wsgi_queue']}; uWSGI runs --master --processes 1 (one thread unless said).")
+                f"wsgi_queue {a['wsgi_queue']}; metrics on: the same plus a `location = /metrics {{ wsgi_status; }}`; "
+                "uWSGI runs --master --processes 1 (one thread unless said); Granian runs --workers 1 and "
+                "one runtime thread (its default), and calls the app on as many blocking threads as the row says.")
     seen = set()
     for n in notes:
         if n.split(": ", 1)[1] not in seen:
