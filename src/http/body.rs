@@ -16,11 +16,41 @@ use crate::wsgi::exchange::CancelReason;
 use ngx::ffi::*;
 use std::sync::Arc;
 
+/// What nginx reads a streamed HTTP/1.x body into, at least: its own
+/// buffer is `client_body_buffer_size` (8k by default), which would cost a
+/// read and a hand-over per 8 KiB.
+const READ_BUFFER: usize = 64 * 1024;
+
 /// After dispatch: take what nginx has read so far and go on reading.
 pub unsafe fn start(r: *mut ngx_http_request_t, ctx: &mut RequestCtx, stream: Arc<BodyStream>) {
-    ctx.body = Some(stream);
+    ctx.body = Some(stream.clone());
     (*r).read_event_handler = Some(read_handler);
+    take(r, &stream);
+    enlarge_read_buffer(r);
     pull(r, ctx);
+}
+
+/// Give nginx a larger buffer to read the rest of the body into. nginx
+/// reads into whatever `rb->buf` is, and its filters hand the bytes over
+/// as buffers pointing into it, which `take` has consumed: an empty buffer
+/// can be swapped. Not for HTTP/2 (its body arrives in frames, with flow
+/// control of its own), nor for a body that nearly fits already.
+unsafe fn enlarge_read_buffer(r: *mut ngx_http_request_t) {
+    let rb = (*r).request_body;
+    if rb.is_null() || (*rb).buf.is_null() || !(*r).stream.is_null() {
+        return;
+    }
+    let b = (*rb).buf;
+    let size = (*b).end.offset_from((*b).start) as usize;
+    let pending = (*b).last != (*b).pos;
+    let more = (*r).headers_in.chunked() != 0 || (*rb).rest > size as off_t;
+    if pending || !more || size >= READ_BUFFER {
+        return;
+    }
+    let bigger = ngx_create_temp_buf((*r).pool, READ_BUFFER);
+    if !bigger.is_null() {
+        (*rb).buf = bigger;
+    }
 }
 
 unsafe extern "C" fn read_handler(r: *mut ngx_http_request_t) {

@@ -49,6 +49,9 @@ struct State {
     end: Option<Result<(), BodyError>>,
     /// The event loop stopped reading because the stream was full.
     paused: bool,
+    /// A reader waits until this many bytes are unread (0: none waits).
+    /// Waking it for less would cost a wake-up per buffer nginx reads.
+    wake_at: usize,
 }
 
 pub struct BodyStream {
@@ -87,8 +90,12 @@ impl BodyStream {
         }
         st.unread += data.len();
         st.chunks.push_back(data.to_vec());
+        let wake = st.wake_at > 0 && st.unread >= st.wake_at;
         drop(st);
-        self.arrived.notify_all();
+        // A notify is a system call even with no one waiting.
+        if wake {
+            self.arrived.notify_all();
+        }
     }
 
     /// Event loop: may it read more from the client now? If not, the
@@ -101,7 +108,10 @@ impl BodyStream {
 
     /// Event loop: the body is complete (`Ok`), or ended for `why`.
     pub fn end(&self, result: Result<(), BodyError>) {
-        self.state.lock().unwrap().end.get_or_insert(result);
+        let mut st = self.state.lock().unwrap();
+        st.end.get_or_insert(result);
+        st.wake_at = 1;
+        drop(st);
         self.arrived.notify_all();
     }
 
@@ -157,8 +167,13 @@ impl BodyStream {
                 None => {}
             }
             // Nothing left to take (so the event loop is not paused: it
-            // pauses only when the stream is full): wait for more.
+            // pauses only when the stream is full): wait for more, but not
+            // for more than half the stream holds, or the event loop would
+            // pause with the reader still waiting.
+            let need = if line { 1 } else { max - taken };
+            st.wake_at = need.min(self.limit / 2).max(1);
             st = self.arrived.wait(st).unwrap();
+            st.wake_at = 0;
         }
     }
 
