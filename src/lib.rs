@@ -5,6 +5,7 @@
 //! unit-tested with `cargo test --no-default-features`; the nginx-facing
 //! code lives in `module`, built with the `module` feature.
 
+pub mod exchange;
 pub mod log;
 pub mod metrics;
 pub mod pool;

@@ -10,9 +10,9 @@
 //! the app is called) and `client_body_timeout`.
 
 use super::output::{self, RequestCtx};
+use crate::exchange::CancelReason;
 use crate::metrics::Outcome;
 use crate::wsgi::body_stream::{BodyError, BodyStream};
-use crate::wsgi::exchange::CancelReason;
 use ngx::ffi::*;
 use std::sync::Arc;
 

@@ -5,12 +5,12 @@ use super::output::{self, RequestCtx};
 use super::variables::RequestStats;
 use super::{request, worker};
 use crate::conf::{LocConf, MainConf};
+use crate::exchange::Exchange;
 use crate::metrics::Outcome;
 use crate::module::Module;
 use crate::python::runtime::Request;
 use crate::uwsgi::upstream;
 use crate::wsgi::body_stream::BodyStream;
-use crate::wsgi::exchange::Exchange;
 use ngx::ffi::*;
 use ngx::http::{HttpModuleLocationConf, HttpModuleMainConf};
 

@@ -11,12 +11,10 @@
 //! finished, on every path.
 
 use super::variables::RequestStats;
+use crate::exchange::{Chunk, Event, Exchange, FileRange, ResponseHead};
 use crate::metrics::Outcome;
 use crate::module::Module;
 use crate::wsgi::body_stream::BodyStream;
-use crate::wsgi::chunk::Chunk;
-use crate::wsgi::exchange::{Event, Exchange, ResponseHead};
-use crate::wsgi::file_wrapper::FileRange;
 use ngx::ffi::*;
 use ngx::http::HttpModule;
 use std::os::fd::AsRawFd;

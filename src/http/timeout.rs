@@ -14,10 +14,10 @@
 use super::output::{self, RequestCtx};
 use super::{handler, worker};
 use crate::conf::LocConf;
+use crate::exchange::{CancelReason, Phase};
 use crate::metrics::{Outcome, RecycleReason};
 use crate::module::Module;
 use crate::uwsgi::upstream;
-use crate::wsgi::exchange::{CancelReason, Phase};
 use ngx::ffi::*;
 use ngx::http::HttpModuleLocationConf;
 use std::time::Duration;

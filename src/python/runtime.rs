@@ -4,13 +4,13 @@
 use super::app::AppSpec;
 use super::interpreter::{self, Home};
 use super::interrupt::Interrupts;
+use crate::exchange::{Continuation, Event, Exchange};
 use crate::log::{Level, Log};
 use crate::pool::{Next, Pool, Receiver};
 use crate::wsgi::body_stream::BodyStream;
 use crate::wsgi::call::{call_app, send_error, Response, Step};
 use crate::wsgi::cgi::RequestParts;
 use crate::wsgi::environ::EnvironTemplate;
-use crate::wsgi::exchange::{Continuation, Event, Exchange};
 use crate::wsgi::input::{Body, Input};
 use crate::wsgi::log_stream::LogStream;
 use crate::wsgi::request_log::RequestLog;

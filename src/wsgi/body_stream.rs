@@ -10,7 +10,7 @@
 //! left, it nudges the event loop through the request's exchange, which
 //! reads on.
 
-use super::exchange::Exchange;
+use crate::exchange::Exchange;
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
 
@@ -196,7 +196,7 @@ impl BodyStream {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wsgi::exchange::testing::exchange;
+    use crate::exchange::testing::exchange;
     use std::time::Duration;
 
     #[test]

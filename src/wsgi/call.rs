@@ -8,13 +8,13 @@
 //! and hands back a [`Response`] to park; the thread is free, and the
 //! response goes on later, on whichever thread takes it.
 
-use super::exchange::{CancelReason, Event, Exchange, ResponseHead, Room};
 use super::file_wrapper::FileWrapper;
 use super::request_log::RequestLog;
 use super::response::{
     body_bytes, write_chunk, write_file, Feed, Responder, StartResponse, WriteError,
 };
 use super::spill::SpillPolicy;
+use crate::exchange::{CancelReason, Event, Exchange, ResponseHead, Room};
 use crate::log::Level;
 use crate::python::ngx_wsgi::RequestTimeout;
 use pyo3::prelude::*;

@@ -4,6 +4,7 @@
 //! file's current position; for other file-likes it is an iterable of
 //! blocks.
 
+use crate::exchange::FileRange;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -49,15 +50,6 @@ impl FileWrapper {
         }
         Ok(())
     }
-}
-
-/// A byte range of an open file, owned by the server from here on. The
-/// descriptor is shared by the ranges of one file (a spilled `write()`).
-#[derive(Debug)]
-pub struct FileRange {
-    pub fd: Arc<OwnedFd>,
-    pub offset: u64,
-    pub len: u64,
 }
 
 impl FileWrapper {

@@ -421,7 +421,7 @@ mod tests {
 
     #[test]
     fn a_streamed_body_reads_as_it_arrives_and_raises_oserror_when_cut() {
-        use crate::wsgi::exchange::testing::exchange;
+        use crate::exchange::testing::exchange;
         Python::initialize();
         let (ex, _wakes) = exchange(1024);
         let stream = BodyStream::new(ex, 1024);

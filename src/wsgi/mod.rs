@@ -3,10 +3,7 @@
 pub mod body_stream;
 pub mod call;
 pub mod cgi;
-pub mod chunk;
-pub mod clock;
 pub mod environ;
-pub mod exchange;
 pub mod file_wrapper;
 pub mod input;
 pub mod log_stream;

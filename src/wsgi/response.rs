@@ -3,10 +3,11 @@
 //! that could corrupt the response on the wire is an exception raised into
 //! the application, never bytes sent.
 
-use super::chunk::{release_dropped, Chunk};
-use super::exchange::{Cancelled, Event, Exchange, ResponseHead};
 use super::request_log::RequestLog;
 use super::spill::{SpillPolicy, Spiller};
+use crate::exchange::{
+    release_dropped, Cancelled, Chunk, Event, Exchange, FileRange, ResponseHead,
+};
 use crate::log::Level;
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -307,10 +308,7 @@ fn cancelled(_: Cancelled) -> WriteError {
 
 /// Send a file range as the body: the head first, never more than the
 /// declared Content-Length, which defaults to the range's length.
-pub fn write_file(
-    responder: &Mutex<Responder>,
-    mut range: super::file_wrapper::FileRange,
-) -> Result<(), WriteError> {
+pub fn write_file(responder: &Mutex<Responder>, mut range: FileRange) -> Result<(), WriteError> {
     let mut r = responder.lock().unwrap();
     if let Some(head) = r.pending.as_mut() {
         head.content_length.get_or_insert(range.len);

@@ -9,7 +9,7 @@
 //! buffering does. Past `max_size` the caller waits for the client instead,
 //! as nginx stops reading an upstream at `proxy_max_temp_file_size`.
 
-use super::file_wrapper::FileRange;
+use crate::exchange::FileRange;
 use std::fs::File;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};

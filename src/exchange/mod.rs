@@ -1,5 +1,6 @@
-//! The hand-off between one request's Python thread (the producer) and the
-//! nginx event loop (the consumer).
+//! The hand-off between the Python side of one request (the producer: a
+//! WSGI thread, or the ASGI loop) and the nginx event loop (the consumer).
+//! It carries WSGI and ASGI responses alike.
 //!
 //! The producer queues response events; the consumer drains them whenever it
 //! is woken. The queue is bounded in bytes (`high_water`). A producer that
@@ -10,7 +11,14 @@
 //! space, with the GIL released. The consumer never blocks: `take`,
 //! `resume_parked` and `cancel` only hold the lock for a moment.
 
-use super::clock::Clock;
+mod chunk;
+mod clock;
+mod file_range;
+
+pub use chunk::{release_dropped, Chunk};
+pub use clock::Clock;
+pub use file_range::FileRange;
+
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -32,9 +40,9 @@ pub struct ResponseHead {
 pub enum Event {
     /// Always the first event, once.
     Head(ResponseHead),
-    Data(super::chunk::Chunk),
+    Data(Chunk),
     /// A range of a file, for nginx to send itself (sendfile).
-    File(super::file_wrapper::FileRange),
+    File(FileRange),
     /// The response is complete.
     End,
     /// The response failed after its head went out: the connection must be
@@ -552,7 +560,6 @@ mod tests {
 
     #[test]
     fn contiguous_ranges_of_one_file_are_one_event() {
-        use crate::wsgi::file_wrapper::FileRange;
         use std::os::fd::{FromRawFd, OwnedFd};
         let (ex, _wakes) = exchange(1024);
         let fd = Arc::new(unsafe { OwnedFd::from_raw_fd(libc::dup(0)) });
