@@ -1,10 +1,12 @@
-//! ngx-wsgi: an nginx module that runs Python WSGI applications inside the
-//! nginx workers (`wsgi_app`).
+//! ngx-wsgi: an nginx module that runs Python WSGI and ASGI applications
+//! inside the nginx workers (`wsgi_app`, `asgi_app`).
 //!
-//! The pure layers (`wsgi`, `python`, `pool`) know nothing of nginx and are
-//! unit-tested with `cargo test --no-default-features`; the nginx-facing
-//! code lives in `module`, built with the `module` feature.
+//! The pure layers (`wsgi`, `asgi`, `exchange`, `websocket`, `python`,
+//! `pool`) know nothing of nginx and are unit-tested with
+//! `cargo test --no-default-features`; the nginx-facing code lives in
+//! `module`, `conf` and `http`, built with the `module` feature.
 
+pub mod asgi;
 pub mod exchange;
 pub mod log;
 pub mod metrics;

@@ -1,4 +1,4 @@
-# The wsgi_* directives: what each does, and how wrong arguments fail
+# The wsgi_* and asgi_* directives: what each does, and how wrong arguments fail
 # `nginx -t` with a message naming the directive and the problem.
 use Test::Nginx::Socket 'no_plan';
 
@@ -227,3 +227,60 @@ invalid value "http_999" in "uwsgi_upstream_next_upstream"
 --- must_die
 --- error_log
 "uwsgi_upstream" directive is not allowed here
+
+
+=== TEST 24: asgi_app: the callable defaults to "app"
+--- http_config
+    wsgi_python_path $TEST_NGINX_APPS;
+--- config
+    location / { asgi_app asgi_default_callable; }
+--- request
+GET /
+--- response_body
+the default callable of asgi_app is app
+
+
+=== TEST 25: wsgi_app and asgi_app exclude each other in a location
+--- config
+    location / { wsgi_app basic:hello; asgi_app asgi_http:quick; }
+--- must_die
+--- error_log
+"asgi_app": the location has an application already ("wsgi_app" and "asgi_app" exclude each other)
+
+
+=== TEST 26: asgi_app twice in one location
+--- config
+    location / { asgi_app a; asgi_app b; }
+--- must_die
+--- error_log
+"asgi_app" directive is duplicate
+
+
+=== TEST 27: asgi_lifespan takes auto, on or off
+--- config
+    location / { asgi_lifespan maybe; asgi_app asgi_http:quick; }
+--- must_die
+--- error_log
+"asgi_lifespan" takes "auto", "on", "off", not "maybe"
+
+
+=== TEST 28: asgi_loop takes auto, asyncio or uvloop, at the http level
+--- http_config
+    asgi_loop trio;
+--- config
+    location / { asgi_app asgi_http:quick; }
+--- must_die
+--- error_log
+"asgi_loop" takes "auto", "asyncio", "uvloop", not "trio"
+
+
+=== TEST 29: an ASGI app that fails to import: 500, and the traceback
+--- http_config
+    wsgi_python_path $TEST_NGINX_APPS;
+--- config
+    location / { asgi_app broken_syntax; }
+--- request
+GET /
+--- error_code: 500
+--- error_log eval
+[qr/wsgi: failed to load app "broken_syntax:app"/, qr/SyntaxError/]

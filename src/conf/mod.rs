@@ -10,14 +10,18 @@ mod status;
 pub mod uwsgi;
 mod wsgi;
 
+use crate::asgi::lifespan::Mode as LifespanMode;
 use crate::module::Module;
-use crate::python::app::AppSpec;
+use crate::python::app::{AppConfig, Interface};
+use crate::python::event_loop::LoopChoice;
 use crate::python::runtime::RuntimeConfig;
 use crate::wsgi::spill::SpillPolicy;
 use core::ffi::{c_char, c_void};
 use ngx::ffi::*;
 use ngx::http::{HttpModuleLocationConf, HttpModuleMainConf};
-use parse::{set_flag_slot, set_msec_slot, set_number_slot, set_size_slot, Bounds};
+use parse::{
+    set_enum_slot, set_flag_slot, set_msec_slot, set_number_slot, set_size_slot, Bounds, Keywords,
+};
 use status::set_status;
 use std::mem::offset_of;
 use std::path::PathBuf;
@@ -25,7 +29,8 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 use uwsgi::{set_uwsgi_next_upstream, set_uwsgi_upstream, UwsgiConf};
 use wsgi::{
-    set_app, set_max_requests, set_param, set_python_home, set_python_path, set_request_timeout,
+    set_app, set_asgi_app, set_max_requests, set_param, set_python_home, set_python_path,
+    set_request_timeout,
 };
 
 pub const DEFAULT_THREADS: usize = 8;
@@ -39,13 +44,16 @@ const DEFAULT_QUEUE_TIMEOUT: ngx_msec_t = 60_000;
 const DEFAULT_BUFFER_SIZE: u64 = 256 * 1024;
 const DEFAULT_MAX_TEMP_FILE_SIZE: u64 = 1024 * 1024 * 1024;
 
-/// http-level settings, and every `wsgi_app` of the configuration.
+/// http-level settings, and every `wsgi_app` and `asgi_app` of the
+/// configuration.
 pub struct MainConf {
     pub home: Option<PathBuf>,
     pub threads: Option<usize>,
     pub queue: Option<usize>,
-    /// One entry per `wsgi_app`, with the `sys.path` its location asks for.
-    pub apps: Vec<(AppSpec, Vec<String>)>,
+    /// One entry per `wsgi_app` and `asgi_app`.
+    pub apps: Vec<AppConfig>,
+    /// `asgi_loop`.
+    pub asgi_loop: Option<LoopChoice>,
     /// Some `wsgi_app` location runs on the thread pool (not `wsgi_inline`):
     /// without one, the workers start no Python threads.
     pub pooled: bool,
@@ -72,6 +80,7 @@ impl Default for MainConf {
             threads: None,
             queue: None,
             apps: Vec::new(),
+            asgi_loop: None,
             pooled: false,
             vars: None,
             max_requests: None,
@@ -90,6 +99,7 @@ impl MainConf {
         RuntimeConfig {
             home: self.home.clone(),
             apps: self.apps.clone(),
+            asgi_loop: self.asgi_loop.unwrap_or_default(),
             threads: if self.pooled {
                 self.threads.unwrap_or(DEFAULT_THREADS)
             } else {
@@ -118,10 +128,31 @@ pub struct RequestTimeout {
     pub grace: ngx_msec_t,
 }
 
+impl Keywords for LifespanMode {
+    const KEYWORDS: &'static [(&'static str, Self)] = &[
+        ("auto", LifespanMode::Auto),
+        ("on", LifespanMode::On),
+        ("off", LifespanMode::Off),
+    ];
+}
+
+impl Keywords for LoopChoice {
+    const KEYWORDS: &'static [(&'static str, Self)] = &[
+        ("auto", LoopChoice::Auto),
+        ("asyncio", LoopChoice::Asyncio),
+        ("uvloop", LoopChoice::Uvloop),
+    ];
+}
+
 #[derive(Default)]
 pub struct LocConf {
-    /// Index into `MainConf::apps` when this location has `wsgi_app`.
+    /// Index into `MainConf::apps` when this location has `wsgi_app` or
+    /// `asgi_app`.
     pub app: Option<usize>,
+    /// Which of the two.
+    pub interface: Option<Interface>,
+    /// `asgi_lifespan` (unset: inherit, auto).
+    pub lifespan: Option<LifespanMode>,
     /// The location prefix, SCRIPT_NAME ("" for regex, exact and named locations).
     pub script_name: Vec<u8>,
     /// `wsgi_python_path` given at this level.
@@ -149,14 +180,19 @@ pub struct LocConf {
 }
 
 impl LocConf {
+    /// `wsgi_inline`; an ASGI app always runs on its loop.
     pub fn inline(&self) -> bool {
-        self.inline.unwrap_or(false)
+        self.inline.unwrap_or(false) && !self.asgi()
+    }
+
+    pub fn asgi(&self) -> bool {
+        self.interface == Some(Interface::Asgi)
     }
 
     /// The body is read whole first, as always under `wsgi_inline` (a
-    /// read there would block the event loop).
+    /// read there would block the event loop) and for ASGI apps.
     pub fn request_buffering(&self) -> bool {
-        self.request_buffering.unwrap_or(true) || self.inline()
+        self.request_buffering.unwrap_or(true) || self.inline() || self.asgi()
     }
 
     pub fn queue_timeout(&self) -> ngx_msec_t {
@@ -199,6 +235,7 @@ pub unsafe extern "C" fn merge_loc_conf(
         conf.params = prev.params.clone();
     }
     conf.inline = conf.inline.or(prev.inline);
+    conf.lifespan = conf.lifespan.or(prev.lifespan);
     conf.request_buffering = conf.request_buffering.or(prev.request_buffering);
     conf.queue_timeout = conf.queue_timeout.or(prev.queue_timeout);
     conf.request_timeout = conf.request_timeout.or(prev.request_timeout);
@@ -211,9 +248,11 @@ pub unsafe extern "C" fn merge_loc_conf(
     }
     if let Some(i) = conf.app {
         let main = wsgi::main_conf(cf);
-        main.apps[i].1 = conf.merged_python_path.clone();
-        main.pooled |= !conf.inline();
-        main.timeouts |= !conf.inline() && conf.request_timeout.is_some();
+        main.apps[i].sys_path = conf.merged_python_path.clone();
+        main.apps[i].lifespan = conf.lifespan.unwrap_or_default();
+        let pooled = !conf.inline() && !conf.asgi();
+        main.pooled |= pooled;
+        main.timeouts |= pooled && conf.request_timeout.is_some();
     }
     ngx::core::NGX_CONF_OK
 }
@@ -281,7 +320,7 @@ const fn bounds(b: &'static Bounds) -> *mut c_void {
 }
 
 /// The directive table.
-pub static mut COMMANDS: [ngx_command_t; 27] = [
+pub static mut COMMANDS: [ngx_command_t; 30] = [
     // The application.
     command!("wsgi_app", LOC | NGX_CONF_TAKE1, set_app, LOC_CONF),
     command!(
@@ -297,6 +336,22 @@ pub static mut COMMANDS: [ngx_command_t; 27] = [
         MAIN_CONF
     ),
     command!("wsgi_param", ANY | NGX_CONF_TAKE23, set_param, LOC_CONF),
+    // ASGI apps, on the worker's asyncio loop.
+    command!("asgi_app", LOC | NGX_CONF_TAKE1, set_asgi_app, LOC_CONF),
+    command!(
+        "asgi_lifespan",
+        ANY | NGX_CONF_TAKE1,
+        set_enum_slot::<LifespanMode>,
+        LOC_CONF,
+        offset_of!(LocConf, lifespan)
+    ),
+    command!(
+        "asgi_loop",
+        MAIN | NGX_CONF_TAKE1,
+        set_enum_slot::<LoopChoice>,
+        MAIN_CONF,
+        offset_of!(MainConf, asgi_loop)
+    ),
     // The Python threads, and waiting for one.
     command!(
         "wsgi_threads",

@@ -104,6 +104,36 @@ pub extern "C" fn set_flag_slot(
     }
 }
 
+/// A directive's keyword values (as nginx's `ngx_conf_enum_t`).
+pub trait Keywords: Sized + Copy + 'static {
+    const KEYWORDS: &'static [(&'static str, Self)];
+}
+
+/// `NAME KEYWORD;` into an `Option<T>`.
+pub extern "C" fn set_enum_slot<T: Keywords>(
+    cf: *mut ngx_conf_t,
+    cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    unsafe {
+        let arg = args(cf)[1].as_bytes();
+        let Some(&(_, value)) = T::KEYWORDS.iter().find(|(k, _)| k.as_bytes() == arg) else {
+            let names: Vec<String> = T::KEYWORDS
+                .iter()
+                .map(|(k, _)| format!("\"{k}\""))
+                .collect();
+            conf_error!(
+                cf,
+                "\"{}\" takes {}, not \"{}\"",
+                text(&(*cmd).name),
+                names.join(", "),
+                String::from_utf8_lossy(arg)
+            );
+        };
+        store(cmd, conf, value)
+    }
+}
+
 /// A time argument (`30s`, `500ms`, `1m`) in milliseconds.
 pub unsafe fn msec(cf: *mut ngx_conf_t, cmd: *mut ngx_command_t, arg: usize) -> Option<ngx_msec_t> {
     let a = &mut args(cf)[arg];

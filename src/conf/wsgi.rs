@@ -6,7 +6,7 @@ use super::parse::{
 };
 use super::{LocConf, MainConf, Param, RequestTimeout};
 use crate::module::Module;
-use crate::python::app::AppSpec;
+use crate::python::app::{AppConfig, AppSpec, Interface};
 use core::ffi::{c_char, c_void};
 use ngx::ffi::*;
 use ngx::http::HttpModuleMainConf;
@@ -23,23 +23,48 @@ pub extern "C" fn set_app(
     _cmd: *mut ngx_command_t,
     conf: *mut c_void,
 ) -> *mut c_char {
-    unsafe {
-        let lcf = &mut *(conf as *mut LocConf);
-        if lcf.app.is_some() {
-            return DUPLICATE;
-        }
-        let arg = text(&args(cf)[1]);
-        let spec = match AppSpec::parse(&arg) {
-            Ok(s) => s,
-            Err(e) => conf_error!(cf, "invalid application \"{arg}\" in \"wsgi_app\": {e}"),
-        };
-        let main = main_conf(cf);
-        lcf.app = Some(main.apps.len());
-        main.apps.push((spec, Vec::new()));
+    unsafe { add_app(cf, conf, Interface::Wsgi) }
+}
 
-        (*core_loc_conf(cf)).handler = Some(crate::http::handler::wsgi_handler);
-        lcf.script_name = location_prefix(cf);
+/// `asgi_app MODULE[:CALLABLE];`
+pub extern "C" fn set_asgi_app(
+    cf: *mut ngx_conf_t,
+    _cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    unsafe { add_app(cf, conf, Interface::Asgi) }
+}
+
+/// A location's app: one per location, whichever the interface.
+unsafe fn add_app(cf: *mut ngx_conf_t, conf: *mut c_void, interface: Interface) -> *mut c_char {
+    let lcf = &mut *(conf as *mut LocConf);
+    let directive = match interface {
+        Interface::Wsgi => "wsgi_app",
+        Interface::Asgi => "asgi_app",
+    };
+    match lcf.interface {
+        Some(i) if i == interface => return DUPLICATE,
+        Some(_) => conf_error!(
+            cf,
+            "\"{directive}\": the location has an application already (\"wsgi_app\" and \"asgi_app\" exclude each other)"
+        ),
+        None => {}
     }
+    let arg = text(&args(cf)[1]);
+    let spec = match AppSpec::parse(&arg, interface) {
+        Ok(s) => s,
+        Err(e) => conf_error!(cf, "invalid application \"{arg}\" in \"{directive}\": {e}"),
+    };
+    let main = main_conf(cf);
+    lcf.app = Some(main.apps.len());
+    lcf.interface = Some(interface);
+    main.apps.push(AppConfig {
+        spec,
+        sys_path: Vec::new(),
+        lifespan: Default::default(),
+    });
+    (*core_loc_conf(cf)).handler = Some(crate::http::handler::wsgi_handler);
+    lcf.script_name = location_prefix(cf);
     ngx::core::NGX_CONF_OK
 }
 

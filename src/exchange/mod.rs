@@ -14,6 +14,7 @@
 mod chunk;
 mod clock;
 mod file_range;
+pub mod head;
 
 pub use chunk::{release_dropped, Chunk};
 pub use clock::Clock;
@@ -28,7 +29,8 @@ use std::time::{Duration, Instant};
 pub struct ResponseHead {
     /// The numeric status, e.g. 200.
     pub code: u16,
-    /// The whole status as the app gave it, e.g. `200 OK`.
+    /// The whole status as the app gave it, e.g. `200 OK`; empty for
+    /// nginx's own reason phrase (ASGI gives only the number).
     pub status: Vec<u8>,
     /// Header names and latin-1 values, in the app's order, without
     /// Content-Length (carried in `content_length`).
@@ -98,6 +100,9 @@ struct State {
     producer_waiting: bool,
     /// The producer parked: how to resume it.
     parked: Option<Continuation>,
+    /// What the producer wants done once the consumer cancels (ASGI:
+    /// deliver `http.disconnect`).
+    on_cancel: Option<Continuation>,
     /// Why the consumer cancelled.
     cancel_reason: Option<CancelReason>,
     /// The app failed (an exception, or a protocol error).
@@ -162,6 +167,7 @@ impl Exchange {
                 retired: false,
                 producer_waiting: false,
                 parked: None,
+                on_cancel: None,
                 cancel_reason: None,
                 app_failed: false,
                 clock: Clock::new(Instant::now()),
@@ -332,6 +338,18 @@ impl Exchange {
         Ok(())
     }
 
+    /// Producer: have `k` called once the consumer cancels (the client
+    /// left, the request timed out, or it was released). If it has
+    /// already, `k` comes back.
+    pub fn on_cancel(&self, k: Continuation) -> Result<(), Continuation> {
+        let mut st = self.state.lock().unwrap();
+        if st.cancelled {
+            return Err(k);
+        }
+        st.on_cancel = Some(k);
+        Ok(())
+    }
+
     /// Consumer: the client has taken everything; the parked producer's
     /// continuation, if it parked and the queue is under the high-water
     /// mark.
@@ -376,9 +394,16 @@ impl Exchange {
         batch
     }
 
-    /// Consumer: the request is released; later wake-ups are stale.
-    pub fn retire(&self) {
-        self.state.lock().unwrap().retired = true;
+    /// Consumer: the request is released; later wake-ups are stale, and
+    /// pushes fail. A producer still listening for a cancel (an ASGI task
+    /// that goes on after its response, e.g. with background work) gets
+    /// its `on_cancel` back, to call: its request is over.
+    #[must_use = "a producer's on_cancel only runs if it is called"]
+    pub fn retire(&self) -> Option<Continuation> {
+        let mut st = self.state.lock().unwrap();
+        st.retired = true;
+        st.cancelled = true;
+        st.on_cancel.take()
     }
 
     pub fn is_retired(&self) -> bool {
@@ -395,19 +420,26 @@ impl Exchange {
     }
 
     /// Consumer: stop listening for `reason` (the first reason given
-    /// stays); as `cancel`.
+    /// stays); as `cancel`. The continuation returned also runs the
+    /// producer's `on_cancel`.
     #[must_use = "a parked producer only finishes if its continuation is called"]
     pub fn cancel_for(&self, reason: CancelReason) -> Option<Continuation> {
-        let (waiting, parked) = {
+        let (waiting, parked, hook) = {
             let mut st = self.state.lock().unwrap();
             st.cancelled = true;
             st.cancel_reason.get_or_insert(reason);
-            (st.producer_waiting, st.parked.take())
+            (st.producer_waiting, st.parked.take(), st.on_cancel.take())
         };
         if waiting {
             self.space.notify_all();
         }
-        parked
+        match (parked, hook) {
+            (Some(a), Some(b)) => Some(Box::new(move || {
+                a();
+                b();
+            })),
+            (a, b) => a.or(b),
+        }
     }
 }
 
@@ -556,6 +588,19 @@ mod tests {
         assert!(ex.park(k).is_ok());
         ex.cancel().expect("the parked continuation")();
         assert!(called.try_recv().is_ok());
+    }
+
+    #[test]
+    fn the_cancel_hook_runs_once_with_the_cancel_or_at_once_after_it() {
+        let (ex, _wakes) = exchange(4);
+        let (k, called) = continuation();
+        assert!(ex.on_cancel(k).is_ok());
+        assert!(called.try_recv().is_err());
+        ex.cancel().expect("the hook")();
+        assert!(called.try_recv().is_ok());
+        assert!(ex.cancel().is_none(), "once");
+        let (k, _called) = continuation();
+        assert!(ex.on_cancel(k).is_err(), "already cancelled: handed back");
     }
 
     #[test]

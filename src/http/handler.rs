@@ -1,16 +1,21 @@
-//! The `wsgi_app` content handler: read the body with nginx, hand the
-//! request to a Python thread, return to the event loop.
+//! The `wsgi_app` and `asgi_app` content handler: read the body with
+//! nginx, hand the request to a Python thread (WSGI) or to the worker's
+//! asyncio loop (ASGI), return to the event loop.
 
 use super::output::{self, RequestCtx};
 use super::variables::RequestStats;
 use super::{request, worker};
+use crate::asgi::scope::Kind;
+use crate::asgi::AsgiCall;
 use crate::conf::{LocConf, MainConf};
 use crate::exchange::Exchange;
 use crate::metrics::Outcome;
 use crate::module::Module;
-use crate::python::runtime::Request;
+use crate::python::runtime::{Request, Runtime};
 use crate::uwsgi::upstream;
 use crate::wsgi::body_stream::BodyStream;
+use crate::wsgi::cgi::RequestParts;
+use crate::wsgi::input::Body;
 use ngx::ffi::*;
 use ngx::http::{HttpModuleLocationConf, HttpModuleMainConf};
 
@@ -117,6 +122,9 @@ unsafe fn dispatch(r: *mut ngx_http_request_t) -> ngx_int_t {
         request::has_body(r).then_some(body.len())
     };
     let parts = request::parts(r, lcf, vars, content_length);
+    if lcf.asgi() {
+        return dispatch_asgi(r, lcf, w, &rt, app, parts, body);
+    }
     let inline = lcf.inline();
     let exchange = if inline {
         // Called on the event loop: nothing drains the exchange until the
@@ -181,6 +189,34 @@ unsafe fn dispatch(r: *mut ngx_http_request_t) -> ngx_int_t {
     if let Some(stream) = stream {
         super::body::start(r, ctx, stream);
     }
+    NGX_DONE as ngx_int_t
+}
+
+/// An ASGI request becomes a task on the worker's asyncio loop at once:
+/// there is no queue (the loop takes every request), and its response
+/// comes back through the exchange as a WSGI one does.
+unsafe fn dispatch_asgi(
+    r: *mut ngx_http_request_t,
+    lcf: &LocConf,
+    w: &mut worker::Worker,
+    rt: &Runtime,
+    app: usize,
+    parts: RequestParts,
+    body: Body,
+) -> ngx_int_t {
+    let exchange = Exchange::new(r as usize, lcf.buffer_size(), w.waker.clone());
+    let Some(ctx) = RequestCtx::attach(r, app, exchange.clone()) else {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+    };
+    hold(r, w);
+    super::timeout::start(ctx, lcf);
+    rt.asgi_call(AsgiCall {
+        app,
+        parts,
+        body,
+        exchange,
+        kind: Kind::Http,
+    });
     NGX_DONE as ngx_int_t
 }
 

@@ -58,7 +58,7 @@ impl Metrics {
             // be registered ends the list (it and the later ones are not
             // counted).
             let mut apps = Vec::with_capacity(mcf.apps.len());
-            for (spec, _) in &mcf.apps {
+            for spec in mcf.apps.iter().map(|a| &a.spec) {
                 match zone.app(&spec.to_string(), ngx_pid, alive) {
                     Ok(id) => apps.push(id),
                     Err(e) => {

@@ -118,7 +118,8 @@ impl RequestCtx {
     /// variables, until a `uwsgi_upstream` fallback puts its own there.
     pub unsafe fn detach(&mut self) {
         self.disarm_timer();
-        self.exchange.retire();
+        // Never run: no producer listens.
+        drop(self.exchange.retire());
         self.stats.queue_wait = Some(self.exchange.report().queue_wait.unwrap_or_else(|| {
             std::time::Duration::from_millis(ngx_current_msec.wrapping_sub(self.dispatched) as u64)
         }));
@@ -257,7 +258,7 @@ unsafe fn apply_head(r: *mut ngx_http_request_t, head: &ResponseHead) -> Option<
     out.status = head.code as ngx_uint_t;
     // For 204 and 304 nginx's own status line is used: nginx applies its
     // no-body rules (header_only, no Content-Type or length) only then.
-    if !no_body_status(head.code) {
+    if !no_body_status(head.code) && !head.status.is_empty() {
         out.status_line = pool_str(r, &head.status)?;
     }
     out.content_length_n = head.content_length.map_or(-1, |n| n as off_t);
@@ -424,13 +425,22 @@ pub unsafe fn pump(r: *mut ngx_http_request_t) {
         }
         return;
     }
+    let mut events = batch.events;
+    if !ctx.head_sent && head_then_abort(&events) {
+        // The app failed after its head, before any of its body, and the
+        // head has not gone out: the client can have a 500 rather than a
+        // cut. (ASGI: http.response.start, then an exception.)
+        events = crate::wsgi::call::internal_error_events();
+    }
     let mut out: *mut ngx_chain_t = ptr::null_mut();
     let mut tail: *mut ngx_chain_t = ptr::null_mut();
     let mut last = false;
-    for event in batch.events {
+    let mut head_now = false;
+    for event in events {
         let cl = match event {
             Event::Head(head) => {
                 ctx.head_sent = true;
+                head_now = true;
                 let rc = match apply_head(r, &head) {
                     Some(()) => ngx_http_send_header(r),
                     None => NGX_ERROR as ngx_int_t,
@@ -490,6 +500,10 @@ pub unsafe fn pump(r: *mut ngx_http_request_t) {
             ctx.rc = ngx_http_output_filter(r, out);
         } else if last && !ctx.aborted {
             ctx.rc = ngx_http_send_special(r, NGX_HTTP_LAST as ngx_uint_t);
+        } else if head_now && !ctx.discard && !ctx.aborted {
+            // A head alone (an ASGI stream whose body is slow to come):
+            // nginx would hold it back until the body.
+            ctx.rc = ngx_http_send_special(r, NGX_HTTP_FLUSH as ngx_uint_t);
         }
         if ctx.rc == NGX_ERROR as ngx_int_t {
             (*c).set_error(1);
@@ -516,10 +530,23 @@ pub unsafe fn pump(r: *mut ngx_http_request_t) {
     }
 }
 
+/// The head, then (with no body in between) the abort.
+fn head_then_abort(events: &std::collections::VecDeque<Event>) -> bool {
+    let mut rest = events
+        .iter()
+        .filter(|e| !matches!(e, Event::Data(d) if d.is_empty()));
+    matches!(
+        (rest.next(), rest.next()),
+        (Some(Event::Head(_)), Some(Event::Abort))
+    )
+}
+
 /// The thread is done: let nginx have the request back.
 unsafe fn release(r: *mut ngx_http_request_t, ctx: &mut RequestCtx) {
     ctx.disarm_timer();
-    ctx.exchange.retire();
+    if let Some(request_over) = ctx.exchange.retire() {
+        request_over();
+    }
     super::body::stop(ctx);
     super::handler::unhold(r, ctx.abandoned);
     let c = (*r).connection;

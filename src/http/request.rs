@@ -143,6 +143,11 @@ pub unsafe fn parts(
         .set(Field::RemotePort, var(r, vars.remote_port))
         .set(Field::DocumentRoot, var(r, vars.document_root))
         .set(Field::RequestLine, bytes(&(*r).request_line));
+    if lcf.asgi() {
+        // ASGI's `server`. Only there: on a wildcard listen it costs a
+        // getsockname() per connection.
+        p.set(Field::ServerAddr, var(r, vars.server_addr));
+    }
     p.https = var(r, vars.https) == b"on";
 
     for_each_header(&(*r).headers_in.headers, |h| {

@@ -144,6 +144,11 @@ unsafe fn time_out(r: *mut ngx_http_request_t, ctx: &mut RequestCtx, lcf: &LocCo
     super::body::stop(ctx);
     rt.interrupt(&ctx.exchange);
     let app = lcf.app.map_or("?", |a| rt.app_name(a));
+    let interrupted = if lcf.asgi() {
+        "its task is cancelled, and has"
+    } else {
+        "RequestTimeout is raised into its thread, which has"
+    };
     let answer = if output::answer_early(
         r,
         ctx,
@@ -157,7 +162,7 @@ unsafe fn time_out(r: *mut ngx_http_request_t, ctx: &mut RequestCtx, lcf: &LocCo
     ngx::ngx_log_error!(
         NGX_LOG_ERR,
         (*(*r).connection).log,
-        "wsgi: app \"{app}\": the request spent longer than wsgi_request_timeout ({} ms) in the app: {answer}; RequestTimeout is raised into its thread, which has {} ms to let go",
+        "wsgi: app \"{app}\": the request spent longer than wsgi_request_timeout ({} ms) in the app: {answer}; {interrupted} {} ms to let go",
         t.limit,
         t.grace
     );
@@ -173,10 +178,15 @@ unsafe fn grace_over(r: *mut ngx_http_request_t, ctx: &mut RequestCtx, lcf: &Loc
     let Some(w) = worker::get() else { return };
     w.abandon(r, ctx);
     let grace = lcf.request_timeout.map_or(0, |t| t.grace);
+    let who = if lcf.asgi() {
+        "an ASGI task did not end"
+    } else {
+        "a thread did not come back"
+    };
     w.recycle(
         RecycleReason::RequestTimeout,
         &format!(
-            "a thread did not come back within {grace} ms of wsgi_request_timeout (request \"{}\")",
+            "{who} within {grace} ms of wsgi_request_timeout (request \"{}\")",
             String::from_utf8_lossy(super::request::bytes(&(*r).request_line))
         ),
     );

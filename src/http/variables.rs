@@ -88,7 +88,7 @@ unsafe extern "C" fn get(
                 let mcf: &MainConf = Module::main_conf(&*r).expect("wsgi main conf");
                 s.app
                     .and_then(|a| mcf.apps.get(a))
-                    .map_or_else(|| "-".into(), |(spec, _)| spec.to_string())
+                    .map_or_else(|| "-".into(), |a| a.spec.to_string())
             }
             (Var::QueueTime, Some(s)) => seconds(s.queue_wait),
             (Var::AppTime, Some(s)) => seconds(s.app_time),

@@ -1,13 +1,33 @@
-//! `wsgi_app MODULE[:CALLABLE]`: parsing the spec (at `nginx -t`) and
-//! importing the callable (once per worker).
+//! `wsgi_app MODULE[:CALLABLE]` and `asgi_app MODULE[:CALLABLE]`: parsing
+//! the spec (at `nginx -t`) and importing the callable (once per worker).
 
 use pyo3::prelude::*;
+
+/// How the server calls the app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interface {
+    /// PEP 3333, on the thread pool (or inline).
+    Wsgi,
+    /// ASGI 3, as tasks on the worker's asyncio loop.
+    Asgi,
+}
+
+/// An app as the configuration gives it to the workers.
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    pub spec: AppSpec,
+    /// The `sys.path` entries its location asks for.
+    pub sys_path: Vec<String>,
+    /// `asgi_lifespan` (ASGI apps only).
+    pub lifespan: crate::asgi::lifespan::Mode,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppSpec {
     pub module: String,
     /// An attribute path inside the module, e.g. `application` or `app.wsgi_app`.
     pub callable: String,
+    pub interface: Interface,
 }
 
 impl std::fmt::Display for AppSpec {
@@ -27,8 +47,14 @@ fn is_dotted(s: &str) -> bool {
 }
 
 impl AppSpec {
-    pub fn parse(spec: &str) -> Result<AppSpec, String> {
-        let (module, callable) = spec.split_once(':').unwrap_or((spec, "application"));
+    /// `MODULE[:CALLABLE]`; CALLABLE defaults to `application` for WSGI
+    /// (as mod_wsgi) and `app` for ASGI (as uvicorn).
+    pub fn parse(spec: &str, interface: Interface) -> Result<AppSpec, String> {
+        let default = match interface {
+            Interface::Wsgi => "application",
+            Interface::Asgi => "app",
+        };
+        let (module, callable) = spec.split_once(':').unwrap_or((spec, default));
         if !is_dotted(module) {
             return Err(format!("\"{module}\" is not a Python module name"));
         }
@@ -38,6 +64,7 @@ impl AppSpec {
         Ok(AppSpec {
             module: module.into(),
             callable: callable.into(),
+            interface,
         })
     }
 
@@ -73,11 +100,22 @@ mod tests {
     #[test]
     fn parses_specs() {
         assert_eq!(
-            AppSpec::parse("myproj.wsgi").unwrap().to_string(),
+            AppSpec::parse("myproj.wsgi", Interface::Wsgi)
+                .unwrap()
+                .to_string(),
             "myproj.wsgi:application"
         );
         assert_eq!(
-            AppSpec::parse("app:server.wsgi_app").unwrap().callable,
+            AppSpec::parse("myproj.asgi", Interface::Asgi)
+                .unwrap()
+                .to_string(),
+            "myproj.asgi:app",
+            "ASGI's callable defaults to app"
+        );
+        assert_eq!(
+            AppSpec::parse("app:server.wsgi_app", Interface::Wsgi)
+                .unwrap()
+                .callable,
             "server.wsgi_app"
         );
         for bad in [
@@ -90,7 +128,7 @@ mod tests {
             "mod..x",
             "mod:app()",
         ] {
-            assert!(AppSpec::parse(bad).is_err(), "{bad:?}");
+            assert!(AppSpec::parse(bad, Interface::Wsgi).is_err(), "{bad:?}");
         }
     }
 
@@ -98,18 +136,24 @@ mod tests {
     fn load_reports_what_is_wrong() {
         Python::initialize();
         Python::attach(|py| {
-            assert!(AppSpec::parse("os.path:join").unwrap().load(py).is_ok());
-            let e = AppSpec::parse("no_such_module_here")
+            assert!(AppSpec::parse("os.path:join", Interface::Wsgi)
+                .unwrap()
+                .load(py)
+                .is_ok());
+            let e = AppSpec::parse("no_such_module_here", Interface::Wsgi)
                 .unwrap()
                 .load(py)
                 .unwrap_err();
             assert!(e.contains("ModuleNotFoundError"), "{e}");
-            let e = AppSpec::parse("os:no_such_attr")
+            let e = AppSpec::parse("os:no_such_attr", Interface::Wsgi)
                 .unwrap()
                 .load(py)
                 .unwrap_err();
             assert!(e.contains("has no attribute"), "{e}");
-            let e = AppSpec::parse("os:sep").unwrap().load(py).unwrap_err();
+            let e = AppSpec::parse("os:sep", Interface::Wsgi)
+                .unwrap()
+                .load(py)
+                .unwrap_err();
             assert!(e.contains("not callable"), "{e}");
         });
     }

@@ -14,10 +14,19 @@ pyo3::create_exception!(
      close() still runs."
 );
 
+pyo3::create_exception!(
+    ngx_wsgi,
+    ClientDisconnected,
+    pyo3::exceptions::PyOSError,
+    "Raised by an ASGI send() after the client has gone (ASGI spec 2.4: a \
+     server-specific subclass of OSError)."
+);
+
 /// Build the module and make it importable (`sys.modules["ngx_wsgi"]`).
 pub fn install(py: Python<'_>) -> PyResult<()> {
     let m = PyModule::new(py, "ngx_wsgi")?;
     m.add("RequestTimeout", py.get_type::<RequestTimeout>())?;
+    m.add("ClientDisconnected", py.get_type::<ClientDisconnected>())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     py.import("sys")?
         .getattr("modules")?

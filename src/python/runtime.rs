@@ -1,9 +1,12 @@
 //! One worker's Python side: the interpreter, the imported apps, the
-//! environ template, and the threads that run requests.
+//! environ template, the threads that run WSGI requests, and the asyncio
+//! loop that runs ASGI ones (`asgi`).
 
-use super::app::AppSpec;
+use super::app::{AppConfig, Interface};
+use super::event_loop::LoopChoice;
 use super::interpreter::{self, Home};
 use super::interrupt::Interrupts;
+use crate::asgi::{AppToStart, Asgi, AsgiCall};
 use crate::exchange::{Continuation, Event, Exchange};
 use crate::log::{Level, Log};
 use crate::pool::{Next, Pool, Receiver};
@@ -23,8 +26,9 @@ use std::sync::Arc;
 #[derive(Debug, Clone, Default)]
 pub struct RuntimeConfig {
     pub home: Option<std::path::PathBuf>,
-    /// Each app with the `sys.path` entries its location asked for.
-    pub apps: Vec<(AppSpec, Vec<String>)>,
+    pub apps: Vec<AppConfig>,
+    /// `asgi_loop`.
+    pub asgi_loop: LoopChoice,
     /// 0 when every app runs inline.
     pub threads: usize,
     pub queue: usize,
@@ -84,20 +88,23 @@ pub struct Runtime {
     interrupts: Arc<Interrupts>,
     /// Responses parked now (a gauge of the metrics).
     parked: Arc<AtomicUsize>,
+    /// The ASGI side, when some app is an ASGI app.
+    asgi: Option<Arc<Asgi>>,
 }
 
 impl Runtime {
-    /// Start Python, import every app once, start the threads. An app that
-    /// fails to import is logged with its traceback and left out; the others
-    /// serve.
+    /// Start Python, import every app once, start the threads (and, for
+    /// ASGI apps, the asyncio loop and their lifespan startup). An app that
+    /// fails to import or start is logged with its traceback and left out;
+    /// the others serve.
     pub fn start(config: &RuntimeConfig, log: Arc<dyn Log>) -> Result<Arc<Runtime>, String> {
         interpreter::start(&Home::of(config.home.as_deref()))?;
-        let runtime = Python::attach(|py| -> PyResult<Runtime> {
+        let mut runtime = Python::attach(|py| -> PyResult<Runtime> {
             redirect_std_streams(py, &log)?;
             super::ngx_wsgi::install(py)?;
             let mut apps = Vec::new();
-            for (spec, path) in &config.apps {
-                interpreter::prepend_sys_path(py, path)?;
+            for AppConfig { spec, sys_path, .. } in &config.apps {
+                interpreter::prepend_sys_path(py, sys_path)?;
                 match spec.load(py) {
                     Ok(app) => apps.push(Some(app)),
                     Err(msg) => {
@@ -117,7 +124,7 @@ impl Runtime {
                 names: config
                     .apps
                     .iter()
-                    .map(|(s, _)| s.to_string().into())
+                    .map(|a| a.spec.to_string().into())
                     .collect(),
                 template: EnvironTemplate::new(
                     py,
@@ -128,9 +135,36 @@ impl Runtime {
                 pool: Pool::new(config.threads.max(1), config.queue),
                 interrupts: Arc::new(Interrupts::new(config.threads)),
                 parked: Arc::new(AtomicUsize::new(0)),
+                asgi: None,
             })
         })
         .map_err(|e| Python::attach(|py| crate::wsgi::request_log::format_traceback(py, &e)))?;
+        // Without the GIL: the loop thread needs it to run the lifespans
+        // this waits for.
+        let to_start: Vec<AppToStart> = Python::attach(|py| {
+            config
+                .apps
+                .iter()
+                .zip(&runtime.apps)
+                .enumerate()
+                .filter(|(_, (a, _))| a.spec.interface == Interface::Asgi)
+                .filter_map(|(index, (a, loaded))| {
+                    Some(AppToStart {
+                        index,
+                        callable: loaded.as_ref()?.clone_ref(py),
+                        lifespan: a.lifespan,
+                    })
+                })
+                .collect()
+        });
+        if !to_start.is_empty() {
+            runtime.asgi = Some(Asgi::start(
+                config.asgi_loop,
+                to_start,
+                runtime.names.clone(),
+                log.clone(),
+            )?);
+        }
         let runtime = Arc::new(runtime);
         for n in 0..config.threads {
             let rt = runtime.clone();
@@ -150,8 +184,20 @@ impl Runtime {
         Ok(runtime)
     }
 
+    /// Whether `app` imported (and, for an ASGI app, started).
     pub fn app_loaded(&self, app: usize) -> bool {
         self.apps.get(app).is_some_and(Option::is_some)
+            && self.asgi.as_ref().is_none_or(|a| a.serving_or_wsgi(app))
+    }
+
+    /// Hand a request to an ASGI app: it runs as a task on the loop.
+    pub fn asgi_call(&self, call: AsgiCall) {
+        if let Some(asgi) = &self.asgi {
+            asgi.call(call);
+        } else {
+            crate::wsgi::call::send_error(&call.exchange, "500 Internal Server Error\n");
+            call.exchange.finish();
+        }
     }
 
     pub fn app_name(&self, app: usize) -> &str {
@@ -171,9 +217,14 @@ impl Runtime {
             .is_some()
     }
 
+    /// At worker exit: the threads stop taking jobs, and ASGI apps get
+    /// their lifespan shutdown.
     pub fn shutdown(&self) {
         self.pool.close();
         self.interrupts.close();
+        if let Some(asgi) = &self.asgi {
+            asgi.shutdown();
+        }
     }
 
     /// Raise `ngx_wsgi.RequestTimeout` into the thread that runs the

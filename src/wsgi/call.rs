@@ -358,6 +358,13 @@ fn send_500(responder: &Mutex<Responder>) {
 
 /// A whole 500 response with a short plain body, for failures before the
 /// app's head went out.
+/// The events of a plain 500, for the consumer to use instead of a
+/// response that failed before any of it went out.
+pub fn internal_error_events() -> std::collections::VecDeque<Event> {
+    let (head, body) = error_response(500, "Internal Server Error", "500 Internal Server Error\n");
+    [Event::Head(head), Event::Data(body.into()), Event::End].into()
+}
+
 pub fn send_error(exchange: &Arc<Exchange>, body: &str) {
     let (head, body) = error_response(500, "Internal Server Error", body);
     // Within a job: the thread's `finish()` follows and wakes the event loop.

@@ -27,9 +27,11 @@ pub enum Field {
     DocumentRoot,
     /// The request line, for the context of log messages.
     RequestLine,
+    /// The local address (`$server_addr`): only for ASGI's `server`.
+    ServerAddr,
 }
 
-const FIELDS: usize = Field::RequestLine as usize + 1;
+const FIELDS: usize = Field::ServerAddr as usize + 1;
 
 type Span = (u32, u32);
 

@@ -5,6 +5,7 @@
 
 use super::request_log::RequestLog;
 use super::spill::{SpillPolicy, Spiller};
+use crate::exchange::head::{has_control, is_hop_by_hop, is_token};
 use crate::exchange::{
     release_dropped, Cancelled, Chunk, Event, Exchange, FileRange, ResponseHead,
 };
@@ -13,19 +14,6 @@ use pyo3::exceptions::{PyOSError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyList, PyString, PyTuple};
 use std::sync::{Arc, Mutex};
-
-/// Headers that describe one hop, not the response: the server owns them.
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "trailers",
-    "transfer-encoding",
-    "upgrade",
-];
 
 /// A native string as PEP 3333 defines it: latin-1 code points only.
 fn latin1(s: &str, what: &str) -> Result<Vec<u8>, String> {
@@ -38,10 +26,6 @@ fn latin1(s: &str, what: &str) -> Result<Vec<u8>, String> {
                 .map_err(|_| format!("{what} has a character outside latin-1: {c:?}"))
         })
         .collect()
-}
-
-fn has_control(bytes: &[u8]) -> bool {
-    bytes.iter().any(|&c| (c < 0x20 && c != b'\t') || c == 0x7f)
 }
 
 /// "200 OK" → (200, b"200 OK").
@@ -62,19 +46,12 @@ pub fn parse_status(status: &str) -> Result<(u16, Vec<u8>), String> {
     }
 }
 
-fn is_token(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|c| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c))
-}
-
 /// Check one header; returns its value as latin-1 bytes.
 pub fn check_header(name: &str, value: &str) -> Result<Vec<u8>, String> {
     if !is_token(name) {
         return Err(format!("header name {name:?} is not a valid token"));
     }
-    if HOP_BY_HOP.iter().any(|h| name.eq_ignore_ascii_case(h)) {
+    if is_hop_by_hop(name.as_bytes()) {
         return Err(format!(
             "hop-by-hop header {name:?} is not allowed from a WSGI application"
         ));
