@@ -120,14 +120,8 @@ impl HttpChannel {
             let _ = task.bind(py).call_method0(intern!(py, "cancel"));
         }
         for fut in waiters {
-            let fut = fut.bind(py);
-            if !fut
-                .call_method0(intern!(py, "done"))
-                .and_then(|d| d.is_truthy())
-                .unwrap_or(true)
-            {
-                let _ = disconnect_message(py)
-                    .and_then(|m| fut.call_method1(intern!(py, "set_result"), (m,)));
+            if let Ok(m) = disconnect_message(py) {
+                resolve(py, fut.bind(py), &m);
             }
         }
     }
@@ -236,7 +230,7 @@ impl HttpChannel {
                     self.end(&mut st).map_err(cancelled)?;
                 } else if self.exchange.room() == Room::Full {
                     drop(st);
-                    return self.wait_for_room(py);
+                    return wait_for_room(&self.exchange, &self.event_loop, py);
                 }
             }
             (HttpSend::PathSend(path), Phase::Body) => {
@@ -323,39 +317,6 @@ impl HttpChannel {
         Ok(())
     }
 
-    /// The client is behind: a future that the event loop resolves (on
-    /// this loop) once it has drained, or the client has gone. As a parked
-    /// WSGI response, the wait is not time in the app (nginx's
-    /// `send_timeout` covers a client that reads too slowly).
-    fn wait_for_room(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        let fut = self
-            .event_loop
-            .py_loop()
-            .bind(py)
-            .call_method0(intern!(py, "create_future"))?;
-        let waiting = fut.clone().unbind();
-        let event_loop = self.event_loop.clone();
-        let exchange = self.exchange.clone();
-        self.exchange.leave_app();
-        let resume: crate::exchange::Continuation = Box::new(move || {
-            exchange.enter_app();
-            event_loop.post(Box::new(move |py| {
-                let fut = waiting.bind(py);
-                if !fut
-                    .call_method0("done")
-                    .and_then(|d| d.is_truthy())
-                    .unwrap_or(true)
-                {
-                    let _ = fut.call_method1("set_result", (py.None(),));
-                }
-            }));
-        });
-        if let Err(resume) = self.exchange.park(resume) {
-            resume();
-        }
-        Ok(fut.unbind())
-    }
-
     /// The app's task ended, with `exc` or not.
     fn ended(&self, py: Python<'_>, exc: Option<&Bound<'_, PyAny>>) {
         self.exchange.leave_app();
@@ -414,6 +375,45 @@ impl HttpChannel {
             let _ = self.exchange.queue(Event::Abort);
         }
         st.phase = Phase::Done;
+    }
+}
+
+/// The client is behind: a future that the event loop resolves (on the
+/// asyncio loop) once it has drained, or the client has gone. As a parked
+/// WSGI response, the wait is not time in the app (nginx's `send_timeout`
+/// covers a client that reads too slowly).
+pub(super) fn wait_for_room(
+    exchange: &Arc<Exchange>,
+    event_loop: &Arc<EventLoop>,
+    py: Python<'_>,
+) -> PyResult<Py<PyAny>> {
+    let fut = event_loop
+        .py_loop()
+        .bind(py)
+        .call_method0(intern!(py, "create_future"))?;
+    let waiting = fut.clone().unbind();
+    let (el, ex) = (event_loop.clone(), exchange.clone());
+    exchange.leave_app();
+    let resume: crate::exchange::Continuation = Box::new(move || {
+        ex.enter_app();
+        el.post(Box::new(move |py| {
+            resolve(py, waiting.bind(py), py.None().bind(py))
+        }));
+    });
+    if let Err(resume) = exchange.park(resume) {
+        resume();
+    }
+    Ok(fut.unbind())
+}
+
+/// Give a future its result, unless it is done (the app cancelled it).
+pub(super) fn resolve(py: Python<'_>, fut: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) {
+    if !fut
+        .call_method0(intern!(py, "done"))
+        .and_then(|d| d.is_truthy())
+        .unwrap_or(true)
+    {
+        let _ = fut.call_method1(intern!(py, "set_result"), (value,));
     }
 }
 

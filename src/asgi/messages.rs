@@ -1,4 +1,5 @@
-//! What an ASGI app may `send()` for an HTTP response, checked. A status or
+//! What an ASGI app may `send()`, for an HTTP response or on a WebSocket,
+//! checked. A status or
 //! header that could corrupt the response on the wire is an exception
 //! raised into the app, never bytes sent: a status outside 100..=599, a
 //! header name that is not a token, a value with CR, LF or other control
@@ -120,8 +121,15 @@ fn parse_start(message: &Bound<'_, PyDict>) -> PyResult<ResponseHead> {
         headers: Vec::new(),
         content_length: None,
     };
-    let Some(headers) = item(message, intern!(py, "headers")) else {
-        return Ok(head);
+    add_headers(message, &mut head)?;
+    Ok(head)
+}
+
+/// The message's `headers` into `head`, checked; `content-length` into
+/// its own field, hop-by-hop headers dropped.
+fn add_headers(message: &Bound<'_, PyDict>, head: &mut ResponseHead) -> PyResult<()> {
+    let Some(headers) = item(message, intern!(message.py(), "headers")) else {
+        return Ok(());
     };
     for pair in headers.try_iter()? {
         let pair = pair?;
@@ -171,7 +179,104 @@ fn parse_start(message: &Bound<'_, PyDict>) -> PyResult<ResponseHead> {
         let name = String::from_utf8(name.to_vec()).expect("a token is ASCII");
         head.headers.push((name, value.to_vec()));
     }
-    Ok(head)
+    Ok(())
+}
+
+/// One `send()` on a WebSocket.
+pub enum WsSend<'py> {
+    /// `websocket.accept`: the subprotocol chosen, and the app's headers
+    /// (in a head with no status yet).
+    Accept {
+        subprotocol: Option<String>,
+        head: ResponseHead,
+    },
+    /// `websocket.send`: a text message (UTF-8 already, as `bytes`), or a
+    /// binary one.
+    Send {
+        payload: Bound<'py, PyAny>,
+        text: bool,
+    },
+    /// `websocket.close`.
+    Close { code: u16, reason: String },
+}
+
+pub fn parse_websocket<'py>(message: &Bound<'py, PyAny>) -> PyResult<WsSend<'py>> {
+    let py = message.py();
+    let kind = message_type(message)?;
+    let dict = message.cast::<PyDict>()?;
+    let present = |key: &str| item(dict, &PyString::new(py, key)).filter(|v| !v.is_none());
+    match kind.as_str() {
+        "websocket.accept" => {
+            let subprotocol = present("subprotocol")
+                .map(|v| {
+                    v.extract::<String>()
+                        .map_err(|_| PyTypeError::new_err("\"subprotocol\" must be a str"))
+                })
+                .transpose()?;
+            if subprotocol
+                .as_deref()
+                .is_some_and(|s| !is_token_bytes(s.as_bytes()))
+            {
+                return Err(PyValueError::new_err(format!(
+                    "subprotocol {subprotocol:?} is not a valid token"
+                )));
+            }
+            let mut head = ResponseHead {
+                code: 101,
+                status: Vec::new(),
+                headers: Vec::new(),
+                content_length: None,
+            };
+            add_headers(dict, &mut head)?;
+            // The handshake's own headers are the server's to give.
+            head.headers.retain(|(n, _)| {
+                !n.eq_ignore_ascii_case("sec-websocket-accept")
+                    && !n.eq_ignore_ascii_case("sec-websocket-protocol")
+                    && !n.eq_ignore_ascii_case("sec-websocket-extensions")
+            });
+            Ok(WsSend::Accept { subprotocol, head })
+        }
+        "websocket.send" => match (bytes_field(dict, "bytes")?, present("text")) {
+            (Some(payload), None) => Ok(WsSend::Send {
+                payload,
+                text: false,
+            }),
+            (None, Some(text)) => {
+                let text = text
+                    .cast_into::<PyString>()
+                    .map_err(|_| PyTypeError::new_err("\"text\" must be a str"))?;
+                Ok(WsSend::Send {
+                    payload: PyBytes::new(py, text.to_str()?.as_bytes()).into_any(),
+                    text: true,
+                })
+            }
+            _ => Err(PyValueError::new_err(
+                "websocket.send needs exactly one of \"bytes\" and \"text\"",
+            )),
+        },
+        "websocket.close" => {
+            let code = match present("code") {
+                None => crate::websocket::close::NORMAL,
+                Some(c) => c
+                    .extract::<u16>()
+                    .ok()
+                    .filter(|&c| crate::websocket::close::is_valid_code(c))
+                    .ok_or_else(|| {
+                        PyValueError::new_err(format!("{c} is not a close code a server may send"))
+                    })?,
+            };
+            let reason = match present("reason") {
+                None => String::new(),
+                Some(r) => r
+                    .extract()
+                    .map_err(|_| PyTypeError::new_err("\"reason\" must be a str"))?,
+            };
+            Ok(WsSend::Close { code, reason })
+        }
+        other => Err(PyRuntimeError::new_err(format!(
+            "unexpected ASGI message {other:?} for a WebSocket"
+        ))),
+    }
 }
 
 #[cfg(test)]
@@ -215,6 +320,74 @@ mod tests {
                 let e = start(py, bad).err().unwrap().to_string();
                 assert!(e.contains(says), "{bad}: {e}");
             }
+        });
+    }
+
+    #[test]
+    fn websocket_messages() {
+        Python::initialize();
+        Python::attach(|py| {
+            let parse = |code: &str| {
+                let m = py
+                    .eval(&std::ffi::CString::new(code).unwrap(), None, None)
+                    .unwrap();
+                parse_websocket(&m)
+                    .map(|w| match w {
+                        WsSend::Accept { subprotocol, head } => {
+                            format!("accept {subprotocol:?} {:?}", head.headers)
+                        }
+                        WsSend::Send { payload, text } => {
+                            format!(
+                                "send text={text} {:?}",
+                                payload.extract::<Vec<u8>>().unwrap()
+                            )
+                        }
+                        WsSend::Close { code, reason } => format!("close {code} {reason:?}"),
+                    })
+                    .map_err(|e| e.to_string())
+            };
+            assert_eq!(
+                parse("{'type': 'websocket.accept', 'subprotocol': 'chat', 'headers': [(b'x-a', b'1'), (b'sec-websocket-accept', b'forged'), (b'connection', b'close')]}").unwrap(),
+                "accept Some(\"chat\") [(\"x-a\", [49])]"
+            );
+            assert_eq!(
+                parse("{'type': 'websocket.accept', 'subprotocol': None}").unwrap(),
+                "accept None []"
+            );
+            assert!(parse("{'type': 'websocket.accept', 'subprotocol': 'a b'}")
+                .unwrap_err()
+                .contains("not a valid token"));
+            assert_eq!(
+                parse("{'type': 'websocket.send', 'text': 'hé', 'bytes': None}").unwrap(),
+                "send text=true [104, 195, 169]"
+            );
+            assert_eq!(
+                parse("{'type': 'websocket.send', 'bytes': b'\\x00'}").unwrap(),
+                "send text=false [0]"
+            );
+            for bad in [
+                "{'type': 'websocket.send'}",
+                "{'type': 'websocket.send', 'text': 'a', 'bytes': b'a'}",
+            ] {
+                assert!(parse(bad).unwrap_err().contains("exactly one"), "{bad}");
+            }
+            assert!(parse("{'type': 'websocket.send', 'text': b'a'}")
+                .unwrap_err()
+                .contains("must be a str"));
+            assert_eq!(
+                parse("{'type': 'websocket.close'}").unwrap(),
+                "close 1000 \"\""
+            );
+            assert_eq!(
+                parse("{'type': 'websocket.close', 'code': 4001, 'reason': 'bye'}").unwrap(),
+                "close 4001 \"bye\""
+            );
+            assert!(parse("{'type': 'websocket.close', 'code': 1005}")
+                .unwrap_err()
+                .contains("not a close code"));
+            assert!(parse("{'type': 'http.response.start', 'status': 200}")
+                .unwrap_err()
+                .contains("unexpected ASGI message"));
         });
     }
 

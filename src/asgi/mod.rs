@@ -6,34 +6,41 @@
 //! thread of its own (`python::event_loop`), where each request is a task.
 //!
 //! - `scope.rs`: the connection scope from the request's parts;
-//! - `channel.rs`: a request's `receive()` and `send()`;
+//! - `channel.rs`: an HTTP request's `receive()` and `send()`;
+//! - `websocket.rs`: a WebSocket's, and `inbound.rs`, the queue of what
+//!   its client sent;
 //! - `messages.rs`: what `send()` may be given, checked;
 //! - `ready.rs`: an awaitable whose result is already there;
 //! - `lifespan.rs`: startup and shutdown, per app and worker;
 //! - `glue.py`: the few lines of asyncio plumbing best written in Python.
 
 pub mod channel;
+pub mod inbound;
 pub mod lifespan;
 pub mod messages;
 pub mod ready;
 pub mod scope;
 #[cfg(test)]
 mod tests;
+pub mod websocket;
 
 use crate::exchange::{Continuation, Exchange};
 use crate::log::{Level, Log};
 use crate::python::event_loop::{EventLoop, LoopChoice};
+use crate::websocket::Handshake;
 use crate::wsgi::call::send_error;
 use crate::wsgi::cgi::RequestParts;
 use crate::wsgi::input::Body;
 use crate::wsgi::request_log::RequestLog;
 use channel::HttpChannel;
+use inbound::Inbound;
 use lifespan::Lifespan;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyModule};
 use scope::{Kind, ScopeTemplate};
 use std::sync::Arc;
+use websocket::WsChannel;
 
 const GLUE: &std::ffi::CStr = pyo3::ffi::c_str!(include_str!("glue.py"));
 
@@ -43,7 +50,9 @@ pub struct AsgiCall {
     pub parts: RequestParts,
     pub body: Body,
     pub exchange: Arc<Exchange>,
-    pub kind: Kind,
+    /// For a WebSocket: its handshake, and the queue nginx puts what the
+    /// client sends in.
+    pub websocket: Option<(Handshake, Arc<Inbound>)>,
 }
 
 /// An ASGI app as the worker runs it.
@@ -199,19 +208,51 @@ impl Asgi {
                 .cloned()
                 .unwrap_or_else(|| "?".into()),
         };
-        let channel = HttpChannel::new(
-            exchange.clone(),
-            self.event_loop.clone(),
-            log.clone(),
-            call.body,
-        );
+        // The app's two callables and the task's end, from the channel of
+        // the request's kind; how to give it its task; what a cancel does.
+        let kind = if call.websocket.is_some() {
+            Kind::WebSocket
+        } else {
+            Kind::Http
+        };
+        type SetTask = Box<dyn FnOnce(Py<PyAny>)>;
+        let (channel, set_task, hook): (PyResult<Bound<'_, PyAny>>, SetTask, Continuation) =
+            match call.websocket {
+                None => {
+                    let ch = HttpChannel::new(
+                        exchange.clone(),
+                        self.event_loop.clone(),
+                        log.clone(),
+                        call.body,
+                    );
+                    let (c2, c3, el) = (ch.clone(), ch.clone(), self.event_loop.clone());
+                    (
+                        ch.bind(py).map(Bound::into_any),
+                        Box::new(move |t| c3.set_task(t)),
+                        Box::new(move || el.post(Box::new(move |py| c2.disconnected(py)))),
+                    )
+                }
+                Some((handshake, inbound)) => {
+                    let ch = WsChannel::new(
+                        exchange.clone(),
+                        self.event_loop.clone(),
+                        log.clone(),
+                        inbound,
+                        handshake,
+                    );
+                    let (c2, c3) = (ch.clone(), ch.clone());
+                    (
+                        ch.bind(py).map(Bound::into_any),
+                        Box::new(move |t| c3.set_task(t)),
+                        Box::new(move || c2.disconnected()),
+                    )
+                }
+            };
         // The client leaving (or the request's release) is a disconnect.
-        let (ch, el) = (channel.clone(), self.event_loop.clone());
-        let hook: Continuation = Box::new(move || el.post(Box::new(move |py| ch.disconnected(py))));
         if let Err(hook) = exchange.on_cancel(hook) {
             hook();
         }
-        let channel = match channel.bind(py) {
+        let channel = match channel {
             Ok(c) => c,
             Err(e) => {
                 log.exception(py, "cannot start the request", &e);
@@ -222,12 +263,7 @@ impl Asgi {
         };
         let started = self
             .template
-            .build(
-                py,
-                &log.parts,
-                call.kind,
-                app.state.as_ref().map(|s| s.bind(py)),
-            )
+            .build(py, &log.parts, kind, app.state.as_ref().map(|s| s.bind(py)))
             .and_then(|scope| {
                 self.glue.bind(py).call_method1(
                     intern!(py, "start"),
@@ -242,7 +278,7 @@ impl Asgi {
                 )
             });
         match started {
-            Ok(task) => channel.get().inner.set_task(task.unbind()),
+            Ok(task) => set_task(task.unbind()),
             Err(e) => {
                 let _ = channel.call_method1(intern!(py, "ended"), (e.value(py),));
             }

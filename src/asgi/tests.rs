@@ -99,7 +99,7 @@ fn call(
         parts,
         body: Body::from_vec(body.to_vec()),
         exchange: ex.clone(),
-        kind: Kind::Http,
+        websocket: None,
     });
     (ex, rx)
 }

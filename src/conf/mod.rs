@@ -43,6 +43,8 @@ const DEFAULT_QUEUE_TIMEOUT: ngx_msec_t = 60_000;
 /// `write()` spills).
 const DEFAULT_BUFFER_SIZE: u64 = 256 * 1024;
 const DEFAULT_MAX_TEMP_FILE_SIZE: u64 = 1024 * 1024 * 1024;
+/// As `client_max_body_size`'s default.
+const DEFAULT_WEBSOCKET_MAX_MESSAGE: u64 = 1024 * 1024;
 
 /// http-level settings, and every `wsgi_app` and `asgi_app` of the
 /// configuration.
@@ -153,6 +155,8 @@ pub struct LocConf {
     pub interface: Option<Interface>,
     /// `asgi_lifespan` (unset: inherit, auto).
     pub lifespan: Option<LifespanMode>,
+    /// `asgi_websocket_max_message_size`.
+    pub websocket_max_message: Option<u64>,
     /// The location prefix, SCRIPT_NAME ("" for regex, exact and named locations).
     pub script_name: Vec<u8>,
     /// `wsgi_python_path` given at this level.
@@ -187,6 +191,13 @@ impl LocConf {
 
     pub fn asgi(&self) -> bool {
         self.interface == Some(Interface::Asgi)
+    }
+
+    /// The largest WebSocket message a client may send (a larger one
+    /// closes the connection with 1009).
+    pub fn websocket_max_message(&self) -> usize {
+        self.websocket_max_message
+            .unwrap_or(DEFAULT_WEBSOCKET_MAX_MESSAGE) as usize
     }
 
     /// The body is read whole first, as always under `wsgi_inline` (a
@@ -236,6 +247,7 @@ pub unsafe extern "C" fn merge_loc_conf(
     }
     conf.inline = conf.inline.or(prev.inline);
     conf.lifespan = conf.lifespan.or(prev.lifespan);
+    conf.websocket_max_message = conf.websocket_max_message.or(prev.websocket_max_message);
     conf.request_buffering = conf.request_buffering.or(prev.request_buffering);
     conf.queue_timeout = conf.queue_timeout.or(prev.queue_timeout);
     conf.request_timeout = conf.request_timeout.or(prev.request_timeout);
@@ -320,7 +332,7 @@ const fn bounds(b: &'static Bounds) -> *mut c_void {
 }
 
 /// The directive table.
-pub static mut COMMANDS: [ngx_command_t; 30] = [
+pub static mut COMMANDS: [ngx_command_t; 31] = [
     // The application.
     command!("wsgi_app", LOC | NGX_CONF_TAKE1, set_app, LOC_CONF),
     command!(
@@ -351,6 +363,13 @@ pub static mut COMMANDS: [ngx_command_t; 30] = [
         set_enum_slot::<LoopChoice>,
         MAIN_CONF,
         offset_of!(MainConf, asgi_loop)
+    ),
+    command!(
+        "asgi_websocket_max_message_size",
+        ANY | NGX_CONF_TAKE1,
+        set_size_slot,
+        LOC_CONF,
+        offset_of!(LocConf, websocket_max_message)
     ),
     // The Python threads, and waiting for one.
     command!(

@@ -72,6 +72,12 @@ impl std::fmt::Debug for Chunk {
     }
 }
 
+impl AsRef<[u8]> for Chunk {
+    fn as_ref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
 impl From<Vec<u8>> for Chunk {
     fn from(v: Vec<u8>) -> Chunk {
         Chunk::Owned(v)

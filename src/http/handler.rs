@@ -5,7 +5,7 @@
 use super::output::{self, RequestCtx};
 use super::variables::RequestStats;
 use super::{request, worker};
-use crate::asgi::scope::Kind;
+use crate::asgi::inbound::Inbound;
 use crate::asgi::AsgiCall;
 use crate::conf::{LocConf, MainConf};
 use crate::exchange::Exchange;
@@ -13,6 +13,7 @@ use crate::metrics::Outcome;
 use crate::module::Module;
 use crate::python::runtime::{Request, Runtime};
 use crate::uwsgi::upstream;
+use crate::websocket::HandshakeError;
 use crate::wsgi::body_stream::BodyStream;
 use crate::wsgi::cgi::RequestParts;
 use crate::wsgi::input::Body;
@@ -76,6 +77,12 @@ unsafe fn handle(r: *mut ngx_http_request_t) -> ngx_int_t {
             );
         }
         Some(_) => {}
+    }
+    if lcf.asgi() {
+        match super::websocket::handshake(r) {
+            Ok(_) | Err(HandshakeError::NotWebSocket) => {}
+            Err(e) => return super::websocket::refuse(r, &e),
+        }
     }
     if !lcf.request_buffering() {
         // The app is called once the body has begun (nginx keeps reading).
@@ -209,13 +216,22 @@ unsafe fn dispatch_asgi(
         return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
     };
     hold(r, w);
-    super::timeout::start(ctx, lcf);
+    let websocket = super::websocket::handshake(r).ok().map(|handshake| {
+        let inbound = Inbound::new(exchange.clone(), lcf.buffer_size());
+        ctx.ws_inbound = Some(inbound.clone());
+        ctx.ws_max_message = lcf.websocket_max_message();
+        (handshake, inbound)
+    });
+    // A WebSocket lives as long as its client and app want: no timeout.
+    if websocket.is_none() {
+        super::timeout::start(ctx, lcf);
+    }
     rt.asgi_call(AsgiCall {
         app,
         parts,
         body,
         exchange,
-        kind: Kind::Http,
+        websocket,
     });
     NGX_DONE as ngx_int_t
 }

@@ -1,5 +1,6 @@
-//! The nginx side: the content handler, the hand-off to the Python threads,
-//! and writing responses from the event loop.
+//! The nginx side: the content handler, the hand-off to the Python threads
+//! and the asyncio loop, writing responses from the event loop, and
+//! WebSocket connections.
 
 pub mod body;
 pub mod handler;
@@ -10,6 +11,7 @@ pub mod request;
 pub mod status;
 pub mod timeout;
 pub mod variables;
+pub mod websocket;
 pub mod worker;
 
 /// Run `f`, turning a panic into `fallback`: a Rust panic must not unwind

@@ -51,6 +51,12 @@ pub struct RequestCtx {
     pub body_paused: bool,
     /// The worker stopped waiting for it (its thread did not come back).
     pub abandoned: bool,
+    /// A WebSocket request: where its client's messages go, until the app
+    /// accepts; then the connection's state (see `websocket`).
+    pub ws_inbound: Option<Arc<crate::asgi::inbound::Inbound>>,
+    pub ws: Option<Box<super::websocket::Session>>,
+    /// `asgi_websocket_max_message_size`.
+    pub ws_max_message: usize,
 }
 
 /// What keeps a buffer's bytes valid while nginx sends them.
@@ -98,6 +104,9 @@ impl RequestCtx {
             body: None,
             body_paused: false,
             abandoned: false,
+            ws_inbound: None,
+            ws: None,
+            ws_max_message: 0,
         });
         if ctx.is_null() {
             return None;
@@ -365,7 +374,7 @@ unsafe fn send_whole(
     ngx_http_output_filter(r, &mut out)
 }
 
-unsafe fn core_loc_conf(r: *mut ngx_http_request_t) -> *mut ngx_http_core_loc_conf_t {
+pub(super) unsafe fn core_loc_conf(r: *mut ngx_http_request_t) -> *mut ngx_http_core_loc_conf_t {
     *(*r).loc_conf.add(ngx_http_core_module.ctx_index) as *mut ngx_http_core_loc_conf_t
 }
 
@@ -392,6 +401,9 @@ pub unsafe fn pump(r: *mut ngx_http_request_t) {
     let Some(ctx) = RequestCtx::get(r) else {
         return;
     };
+    if ctx.ws.is_some() {
+        return super::websocket::drive(r, ctx);
+    }
     let c = (*r).connection;
 
     if (*c).error() != 0 {
@@ -426,6 +438,11 @@ pub unsafe fn pump(r: *mut ngx_http_request_t) {
         return;
     }
     let mut events = batch.events;
+    if !ctx.head_sent && matches!(events.front(), Some(Event::Head(h)) if h.code == 101) {
+        // An ASGI app accepted its WebSocket.
+        let max = ctx.ws_max_message;
+        return super::websocket::upgrade(r, ctx, events, batch.finished, max);
+    }
     if !ctx.head_sent && head_then_abort(&events) {
         // The app failed after its head, before any of its body, and the
         // head has not gone out: the client can have a 500 rather than a
@@ -539,6 +556,28 @@ fn head_then_abort(events: &std::collections::VecDeque<Event>) -> bool {
         (rest.next(), rest.next()),
         (Some(Event::Head(_)), Some(Event::Abort))
     )
+}
+
+/// Send `head` (a WebSocket's `101`), as `pump` sends an app's head.
+pub(super) unsafe fn send_head(
+    r: *mut ngx_http_request_t,
+    ctx: &mut RequestCtx,
+    head: &ResponseHead,
+) -> bool {
+    ctx.head_sent = true;
+    ctx.rc = match apply_head(r, head) {
+        Some(()) => ngx_http_send_header(r),
+        None => NGX_ERROR as ngx_int_t,
+    };
+    ctx.rc == NGX_OK as ngx_int_t
+}
+
+/// A WebSocket is over, and its app done: release the request (which
+/// closes the connection: it is not kept alive).
+pub(super) unsafe fn release_websocket(r: *mut ngx_http_request_t, ctx: &mut RequestCtx) {
+    ctx.ended = true;
+    ctx.rc = NGX_OK as ngx_int_t;
+    release(r, ctx);
 }
 
 /// The thread is done: let nginx have the request back.

@@ -10,6 +10,8 @@
 //!   fragments reassembled, text checked as UTF-8 as it arrives, a size
 //!   limit per message;
 //! - [`close`]: close codes and the Close frame's payload;
+//! - [`outbox`]: what is yet to be written, the server's control frames
+//!   kept between the app's frames;
 //! - [`ProtocolError`]: every way a client can break the protocol, with the
 //!   close code to fail the connection with (1002, 1007, 1009).
 //!
@@ -83,6 +85,7 @@ mod error;
 pub mod frame;
 pub mod handshake;
 pub mod message;
+pub mod outbox;
 mod sha1;
 
 pub use close::CloseFrame;
@@ -90,3 +93,4 @@ pub use error::{EncodeError, ProtocolError};
 pub use frame::{encode_frame, FrameHeader, OpCode};
 pub use handshake::{check_request, Handshake, HandshakeError};
 pub use message::{Message, Reader};
+pub use outbox::Outbox;

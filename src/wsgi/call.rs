@@ -356,8 +356,6 @@ fn send_500(responder: &Mutex<Responder>) {
     );
 }
 
-/// A whole 500 response with a short plain body, for failures before the
-/// app's head went out.
 /// The events of a plain 500, for the consumer to use instead of a
 /// response that failed before any of it went out.
 pub fn internal_error_events() -> std::collections::VecDeque<Event> {
@@ -365,8 +363,15 @@ pub fn internal_error_events() -> std::collections::VecDeque<Event> {
     [Event::Head(head), Event::Data(body.into()), Event::End].into()
 }
 
+/// A whole 500 response with a short plain body, for failures before the
+/// app's head went out.
 pub fn send_error(exchange: &Arc<Exchange>, body: &str) {
-    let (head, body) = error_response(500, "Internal Server Error", body);
+    send_status(exchange, 500, "Internal Server Error", body);
+}
+
+/// A whole response with a short plain body (an error, or a refusal).
+pub fn send_status(exchange: &Arc<Exchange>, code: u16, reason: &str, body: &str) {
+    let (head, body) = error_response(code, reason, body);
     // Within a job: the thread's `finish()` follows and wakes the event loop.
     let _ = exchange
         .queue(Event::Head(head))
