@@ -331,7 +331,7 @@ impl HttpChannel {
             None
         };
         let quietly = |e: &Bound<'_, PyAny>| {
-            e.is_instance_of::<CancelledError>() || e.is_instance_of::<ClientDisconnected>()
+            e.is_instance_of::<CancelledError>() || caused_by::<ClientDisconnected>(e)
         };
         match (exc, st.phase) {
             (Some(e), _) if over.is_some() && quietly(e) => {
@@ -376,6 +376,33 @@ impl HttpChannel {
         }
         st.phase = Phase::Done;
     }
+}
+
+/// Whether `e`, or an exception it was raised from or while handling, is
+/// a `T`: frameworks turn the server's disconnect into their own (as
+/// Starlette's `ClientDisconnect`), which is no failure either.
+pub(super) fn caused_by<T: pyo3::PyTypeInfo>(e: &Bound<'_, PyAny>) -> bool {
+    let py = e.py();
+    let mut e = e.clone();
+    for _ in 0..16 {
+        if e.is_instance_of::<T>() {
+            return true;
+        }
+        let next = e
+            .getattr(intern!(py, "__cause__"))
+            .ok()
+            .filter(|c| !c.is_none())
+            .or_else(|| {
+                e.getattr(intern!(py, "__context__"))
+                    .ok()
+                    .filter(|c| !c.is_none())
+            });
+        match next {
+            Some(n) => e = n,
+            None => return false,
+        }
+    }
+    false
 }
 
 /// The client is behind: a future that the event loop resolves (on the

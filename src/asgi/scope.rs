@@ -3,7 +3,8 @@
 //!
 //! - `path` is the whole decoded path, `root_path` included (as the spec's
 //!   WSGI-compatibility note, uvicorn and Granian have it); `root_path` is
-//!   the location prefix, as `SCRIPT_NAME` is for WSGI;
+//!   the location prefix, as `SCRIPT_NAME` is for WSGI, or a
+//!   `wsgi_param SCRIPT_NAME` where one is given;
 //! - `raw_path` and `query_string` are the bytes as sent;
 //! - `headers` are the request's, in the order received, names
 //!   lower-cased, values as sent (repeats kept apart, as ASGI wants);
@@ -96,7 +97,12 @@ impl ScopeTemplate {
         }
         scope.set_item(intern!(py, "scheme"), scheme)?;
         let uri = parts.get(Field::Uri);
-        let (root_path, _) = split_script_name(parts.get(Field::ScriptName), uri);
+        // `wsgi_param SCRIPT_NAME` mounts the app elsewhere than its
+        // location's prefix (a regex or nested location).
+        let root_path = match parts.params().rev().find(|(k, _)| *k == b"SCRIPT_NAME") {
+            Some((_, v)) => v.strip_suffix(b"/").unwrap_or(v),
+            None => split_script_name(parts.get(Field::ScriptName), uri).0,
+        };
         scope.set_item(intern!(py, "path"), String::from_utf8_lossy(uri))?;
         let request_uri = parts.get(Field::RequestUri);
         let raw_path = request_uri.split(|&c| c == b'?').next().unwrap_or_default();
@@ -235,6 +241,11 @@ mod tests {
                 get("server").extract::<(String, u16)>().unwrap(),
                 ("127.0.0.1".into(), 8080)
             );
+            let mut mounted = parts();
+            mounted.add_param(b"SCRIPT_NAME", b"/mounted/");
+            let m = t.build(py, &mounted, Kind::Http, None).unwrap();
+            let root: String = m.get_item("root_path").unwrap().unwrap().extract().unwrap();
+            assert_eq!(root, "/mounted", "wsgi_param SCRIPT_NAME sets root_path");
             let copied = get("state");
             assert!(!copied.is(&state), "each request gets a copy of the state");
             assert_eq!(

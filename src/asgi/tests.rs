@@ -357,14 +357,27 @@ async def app(scope, receive, send):
         await send({"type": "http.response.body", "body": b"late", "more_body": True})
     except OSError as e:
         seen.append(type(e).__name__)
+        # As Starlette does: its own exception, raised from the server's.
+        raise RuntimeError("the framework's own disconnect")
 "#;
-    let Started { asgi, globals, .. } = start_app(code, Mode::Auto);
+    let Started {
+        asgi, globals, log, ..
+    } = start_app(code, Mode::Auto);
     let (ex, rx) = call(&asgi, "/", b"", 1 << 20);
     let seen = drain(&ex, &rx, Some((100, CancelReason::ClientGone)));
     assert_eq!(seen.body.len(), 100);
     wait_for_py(
         &globals,
         "seen == ['http.disconnect', 'ClientDisconnected']",
+    );
+    wait_for_log(
+        &log,
+        "client closed the connection while the application was responding",
+    );
+    assert!(
+        !log.text().contains("raised"),
+        "no failure logged:\n{}",
+        log.text()
     );
 }
 

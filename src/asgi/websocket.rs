@@ -10,7 +10,7 @@
 //! nginx's side (`http::websocket`) reads and decodes the client's frames,
 //! answers Pings, and runs the closing handshake.
 
-use super::channel::{resolve, wait_for_room};
+use super::channel::{caused_by, resolve, wait_for_room};
 use super::inbound::{Data, Inbound, Received};
 use super::messages::{parse_websocket, WsSend};
 use super::ready::Ready;
@@ -305,7 +305,7 @@ impl WsChannel {
         let mut st = self.state.lock().unwrap();
         let client_left = self.inbound.is_disconnected() || self.exchange.room() == Room::Cancelled;
         let quietly = |e: &Bound<'_, PyAny>| {
-            e.is_instance_of::<ClientDisconnected>()
+            caused_by::<ClientDisconnected>(e)
                 || e.is_instance_of::<pyo3::exceptions::asyncio::CancelledError>()
         };
         match (exc, st.phase) {

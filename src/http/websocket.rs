@@ -15,6 +15,12 @@
 //! end), the client has `CLOSE_WAIT` to answer before the connection
 //! closes. A protocol error is a Close with its code (1002, 1007, 1009).
 //! The request is released once both the connection and the app are done.
+//!
+//! A worker that quits (reload, `nginx -s quit`, recycling) closes its
+//! WebSockets with 1001, going away, through nginx's own way of closing
+//! idle connections at quit: the connection is marked idle, and its read
+//! handler, called with `c->close` set, starts the closing handshake
+//! instead of dropping the connection.
 
 use super::output::{self, RequestCtx};
 use crate::asgi::inbound::{Data, Inbound};
@@ -144,18 +150,46 @@ pub unsafe fn upgrade(
         (*hin).pos = (*hin).pos.add(n);
     }
     session.take(events, finished);
+    if ngx_exiting != 0 {
+        session.going_away();
+    }
     ctx.ws = Some(Box::new(session));
-    (*r).read_event_handler = Some(on_event);
-    (*r).write_event_handler = Some(on_event);
+    // The connection's events come here from now on (as for an upgraded
+    // upstream connection); idle, so that a quitting worker tells it.
+    (*r).read_event_handler = Some(on_request_event);
+    (*r).write_event_handler = Some(on_request_event);
+    (*(*c).read).handler = Some(on_event);
+    (*(*c).write).handler = Some(on_event);
+    (*c).set_idle(1);
     drive(r, ctx);
 }
 
-unsafe extern "C" fn on_event(r: *mut ngx_http_request_t) {
+unsafe extern "C" fn on_request_event(r: *mut ngx_http_request_t) {
     super::guard((), || {
         if let Some(ctx) = RequestCtx::get(r) {
             drive(r, ctx);
         }
     })
+}
+
+/// The connection's read and write events. `c->close` on a read: the
+/// worker quits (`ngx_close_idle_connections`).
+unsafe extern "C" fn on_event(ev: *mut ngx_event_t) {
+    let c = (*ev).data as *mut ngx_connection_t;
+    let r = (*c).data as *mut ngx_http_request_t;
+    super::guard((), || {
+        let Some(ctx) = RequestCtx::get(r) else {
+            return;
+        };
+        if (*c).close() != 0 {
+            (*c).set_close(0);
+            if let Some(s) = ctx.ws.as_mut() {
+                s.going_away();
+            }
+        }
+        drive(r, ctx);
+    });
+    ngx_http_run_posted_requests(c);
 }
 
 impl Session {
@@ -175,6 +209,11 @@ impl Session {
                 _ => {}
             }
         }
+    }
+
+    /// The worker quits: Close 1001.
+    fn going_away(&mut self) {
+        self.close_with(Some((close::GOING_AWAY, "the server is going away")));
     }
 
     /// Queue our own Close (or its echo), after the frame being written.
