@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes build/frameworks-venv, the virtualenv of the real-application suites
-# (t/frameworks-*.t): Flask, Django and httpbin at the versions pinned in
-# t/apps/frameworks/requirements.txt, installed from PyPI.
+# (t/frameworks-*.t): Flask, Django, httpbin, FastAPI (on Starlette) and
+# uvloop at the versions pinned in t/apps/frameworks/requirements.txt,
+# installed from PyPI.
 #
 # The venv is made with the Python the module embeds (PYO3_PYTHON, Debian's
 # /usr/bin/python3 by default; package python3-venv), as wsgi_python_home
@@ -35,7 +36,7 @@ rm -rf "$venv"
 if ! "$python" -m venv "$venv" >"$log" 2>&1 \
    || ! PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 \
         "$venv/bin/python3" -m pip install --quiet -r "$reqs" >>"$log" 2>&1 \
-   || ! "$venv/bin/python3" -c 'import flask, django, httpbin, prometheus_client' >>"$log" 2>&1; then
+   || ! "$venv/bin/python3" -c 'import flask, django, httpbin, fastapi, uvloop, prometheus_client' >>"$log" 2>&1; then
     cat "$log" >&2
     echo "frameworks-venv.sh: could not make $venv (see above; python3-venv installed? PyPI reachable?)" >&2
     exit 1
@@ -43,5 +44,5 @@ fi
 echo "$want" >"$stamp"
 versions=$("$venv/bin/python3" -c '
 from importlib.metadata import version
-print(", ".join(n + " " + version(n) for n in ("Flask", "Django", "httpbin")))')
+print(", ".join(n + " " + version(n) for n in ("Flask", "Django", "httpbin", "fastapi", "uvloop")))')
 echo "frameworks venv: made $venv in $(( $(date +%s) - start ))s ($versions)"

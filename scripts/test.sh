@@ -66,7 +66,8 @@ if [ -n "$other_venv" ]; then
     make_venv "$other_python" "$other_venv"
 fi
 
-# Flask, Django and httpbin from PyPI, pinned, for the real-application suites.
+# Flask, Django, httpbin, FastAPI and uvloop from PyPI, pinned, for the
+# real-application suites.
 scripts/frameworks-venv.sh
 export TEST_NGINX_FRAMEWORKS_VENV=$root/build/frameworks-venv
 

@@ -177,3 +177,10 @@ POST the right password: 302 -> /django/admin/, session cookie: yes
 GET /django/admin/: 200, "Site administration": yes, notes links: /django/admin/notes/ /django/admin/notes/note/ /django/admin/notes/note/add/
 POST a note in the admin: 302 -> /django/admin/notes/note/
 the admin's note list: 200, shows it: yes
+
+
+=== TEST 13: an async view under WSGI: Django runs it in an event loop of its own
+--- request
+GET /django/api/async/
+--- response_body chomp
+{"count": 0, "titles": [], "loop": "asyncio.unix_events", "path": "/django/api/async/", "path_info": "/api/async/", "script_name": "/django", "asgi": false}

@@ -2,7 +2,7 @@
 
 Importing it migrates the (fresh, per-process) SQLite database of
 settings.py, so the first request finds its tables, and makes the test
-superuser ("admin", password "ngx-wsgi") if it is missing.
+superuser ("admin", password "ngx-wsgi") if it is missing (database.py).
 """
 
 import os
@@ -13,19 +13,6 @@ from django.core.wsgi import get_wsgi_application  # noqa: E402
 
 application = get_wsgi_application()
 
+from djproj import database  # noqa: E402
 
-def _prepare_database():
-    from django.contrib.auth import get_user_model
-    from django.core.management import call_command
-    from django.db import connection
-
-    call_command("migrate", interactive=False, verbosity=0)
-    users = get_user_model()
-    if not users.objects.filter(username="admin").exists():
-        users.objects.create_superuser("admin", "admin@example.invalid", "ngx-wsgi")
-    # The import runs on the worker's main thread; requests run on others,
-    # each with its own connection.
-    connection.close()
-
-
-_prepare_database()
+database.prepare()

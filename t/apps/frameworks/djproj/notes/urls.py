@@ -8,4 +8,5 @@ urlpatterns = [
     path("notes/<int:note_id>/", views.note_detail, name="detail"),
     path("api/notes/", views.api_notes, name="api"),
     path("api/echo/", views.api_echo, name="echo"),
+    path("api/async/", views.api_async, name="async"),
 ]

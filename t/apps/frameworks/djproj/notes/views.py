@@ -1,3 +1,4 @@
+import asyncio
 import json
 
 from django import forms
@@ -64,4 +65,26 @@ def api_echo(request):
     return JsonResponse(
         {"received": data, "content_type": request.content_type, "length": len(request.body)},
         status=201,
+    )
+
+
+async def api_async(request):
+    """An async view: under ASGI it runs on the worker's event loop, and
+    reaches the ORM through its async API (which runs the queries in
+    asgiref's thread); under WSGI Django runs it in an event loop of its
+    own."""
+    await asyncio.sleep(0)
+    loop = type(asyncio.get_running_loop()).__module__
+    count = await Note.objects.acount()
+    titles = [n.title async for n in Note.objects.all()]
+    return JsonResponse(
+        {
+            "count": count,
+            "titles": titles,
+            "loop": loop,
+            "path": request.path,
+            "path_info": request.path_info,
+            "script_name": request.META["SCRIPT_NAME"],
+            "asgi": hasattr(request, "scope"),
+        }
     )
