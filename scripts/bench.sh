@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Benchmarks wsgi_app against nginx alone, uwsgi_upstream and stock
 # uwsgi_pass to uWSGI (unix socket and TCP), and Granian and gunicorn for
-# reference, with wrk over loopback. nginx runs one worker, every
-# application server one process.
+# reference; and asgi_app against uvicorn behind nginx's proxy_pass, and
+# uvicorn and Granian for reference; with wrk over loopback. nginx runs one
+# worker, every application server one process.
 #
 #   scripts/bench.sh                      the full run: every scenario, 3 rounds of 5 s
 #   scripts/bench.sh --duration 2 --rounds 1 --scenarios hello,stream
@@ -14,15 +15,18 @@
 # (10 ms, 256 connections, wsgi_threads 1/16/64), post (1 MiB body read by
 # the app, client_body_buffer_size 2m), post-default (the same with nginx's
 # default body buffer, so a temp file). Granian runs beside every scenario.
+# ASGI: asgi-hello (13 bytes), asgi-stream (1 MiB in 64 KiB body messages),
+# asgi-json (FastAPI: a pydantic model, about 200 bytes of JSON), each on
+# asgi_app, nginx proxy_pass -> uvicorn, uvicorn and Granian, all on uvloop.
 # Runs are interleaved (A B C A B C ...); the table of medians and the
 # targets are printed and written to build/bench/ (results.md, results.csv,
 # runs.csv, bench.png).
 #
 # Installs what is missing (as root): wrk, uWSGI and its python3 plugin,
 # gnuplot for the chart; builds nginx and the module with scripts/build.sh
-# if they are missing; makes build/bench/venv with Granian and gunicorn
-# unless --no-reference. Every server it starts is stopped by its PID at the
-# end, on error and on interrupt.
+# if they are missing; makes build/bench/venv with Granian, gunicorn,
+# uvicorn, uvloop and FastAPI unless --no-reference. Every server it starts
+# is stopped by its PID at the end, on error and on interrupt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
