@@ -882,6 +882,21 @@ def targets(rows):
     ratio("post-default 1 MiB: wsgi_app (buffered) ≥ 2× uwsgi_pass (unix)", "post-default", "wsgi", "pass-unix", 2)
     rps_p99("post-default 1 MiB: wsgi_app, wsgi_request_buffering off ≥ 1.0× Granian req/s, p99 ≤ Granian's",
             "post-default", "wsgi-streaming", "granian", 1.0, 1.0)
+    # ASGI: asgi_app against what it replaces, nginx proxy_pass to an ASGI
+    # server, and against that server alone. On hello, asgi_app pays nginx's
+    # HTTP and the app on uvloop, where nginx → uvicorn pays nginx's HTTP, the
+    # proxying and uvicorn's own HTTP (httptools) besides the same app on the
+    # same loop: it should beat uvicorn alone, and nginx → uvicorn by half
+    # again (the first run: 1.51× and 1.54×, at 0.58× the CPU/request of
+    # nginx → uvicorn). With FastAPI the app's work dominates: asgi_app should
+    # at least not lose to the deployment it replaces. stream: the same 3× as
+    # wsgi_app's over uwsgi_pass, for the same reason (nginx proxies 1 MiB
+    # through its default 4k/8k buffers, asgi_app hands the app's 64 KiB
+    # bytes to nginx by reference).
+    ratio("asgi-hello: asgi_app ≥ 1.0× uvicorn (direct)", "asgi-hello", "asgi", "uvicorn", 1.0)
+    ratio("asgi-hello: asgi_app ≥ 1.5× proxy_pass → uvicorn", "asgi-hello", "asgi", "proxy-uvicorn", 1.5)
+    ratio("asgi-json (FastAPI): asgi_app ≥ 1.0× proxy_pass → uvicorn", "asgi-json", "asgi", "proxy-uvicorn", 1.0)
+    ratio("asgi-stream 1 MiB: asgi_app ≥ 3× proxy_pass → uvicorn", "asgi-stream", "asgi", "proxy-uvicorn", 3)
     for s in SCENARIOS:
         for t in ("unix", "tcp"):
             if (s, f"upstream-{t}") in get and (s, f"pass-{t}") in get:
