@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """The benchmark runner behind scripts/bench.sh (see its header for usage).
 
-Every run starts its own servers (nginx with one worker, and uWSGI, Granian
-or gunicorn with one application process), checks one response, warms up,
+Every run starts its own servers (nginx with one worker, and uWSGI, Granian,
+gunicorn or uvicorn with one application process), checks one response, warms up,
 loads them with wrk for a fixed duration, reads the servers' CPU time and
 RSS from /proc, and stops them by PID. Runs are interleaved: round 1 runs
 every (scenario, server) once, then round 2, ... The summary takes medians
@@ -43,7 +43,7 @@ NGINX = os.path.join(RUN, "bin", "nginx")
 MODULE = os.path.join(RUN, "bin", "ngx_http_wsgi_module.so")
 SOCK = os.path.join(RUN, "uwsgi.sock")
 
-PORT_NGINX, PORT_UWSGI, PORT_GRANIAN, PORT_GUNICORN = 18100, 18101, 18102, 18103
+PORT_NGINX, PORT_UWSGI, PORT_GRANIAN, PORT_GUNICORN, PORT_UVICORN = 18100, 18101, 18102, 18103, 18104
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 MIB = 1 << 20
 WSGI_THREADS_DEFAULT = 8   # the module's default, used where a scenario does not set it
@@ -93,13 +93,32 @@ SERVERS = {
     "granian-t16":   dict(kind="granian", threads=16, label="Granian --blocking-threads 16, direct (reference)"),
     "granian-t64":   dict(kind="granian", threads=64, label="Granian --blocking-threads 64, direct (reference)"),
     "gunicorn":      dict(kind="gunicorn", label="gunicorn gthread 8, direct (reference)"),
+    # ASGI (the asgi-* scenarios), every server on uvloop, from build/bench/venv.
+    # asgi_app: one worker's loop thread, asgi_loop auto (uvloop, since it
+    # imports: nginx runs the venv through wsgi_python_home).
+    "asgi":          dict(kind="asgi", needs="asgi_app", label="asgi_app"),
+    # nginx in front of an ASGI server: proxy_pass over HTTP/1.1 with
+    # keep-alive upstream connections (keepalive 64, as many as wrk's
+    # connections), to the uvicorn below; nginx's other proxy settings are
+    # its defaults, as uwsgi_pass's are.
+    "proxy-uvicorn": dict(kind="proxy", label="proxy_pass → uvicorn"),
+    # uvicorn --workers 1 --loop uvloop --http httptools --no-access-log.
+    "uvicorn":       dict(kind="uvicorn", label="uvicorn, direct (reference)"),
+    # Granian's ASGI interface runs the app on its one blocking thread (the
+    # only count it accepts for ASGI) with an asyncio-compatible loop,
+    # --loop auto (uvloop, since it imports), and one runtime thread, as
+    # for WSGI.
+    "granian-asgi":  dict(kind="granian", interface="asgi", label="Granian --interface asgi, direct (reference)"),
 }
-REFERENCE_KINDS = ("granian", "gunicorn")   # standalone, in build/bench/venv
+REFERENCE_KINDS = ("granian", "gunicorn", "uvicorn")   # standalone, in build/bench/venv
 
 # Scenarios. ceiling: the server whose req/s is the scenario's ceiling
-# (for sleep: the ideal threads / 10 ms). body: expected response body size.
-# post: the request body's size. body_buffer: nginx's client_body_buffer_size
-# (None: nginx's default, 8k on x86-64, so that a 1 MiB body goes to a temp file).
+# (for sleep: the ideal threads / 10 ms; None elsewhere: no ceiling). body:
+# expected response body size. post: the request body's size. body_buffer:
+# nginx's client_body_buffer_size (None: nginx's default, 8k on x86-64, so
+# that a 1 MiB body goes to a temp file). asgi: the ASGI application (in
+# apps/) that every server of the scenario runs, instead of bench_app's WSGI
+# callable.
 SCENARIOS = {
     "hello": dict(path="/hello", body=13, ceiling="return200",
                   servers=["return200", "wsgi", "wsgi-inline", "wsgi-status", "upstream-unix", "upstream-tcp",
@@ -121,6 +140,12 @@ SCENARIOS = {
     "post-default": dict(path="/post", body=None, ceiling="return200", post=MIB, body_buffer=None,
                          servers=["return200", "wsgi", "wsgi-streaming", "upstream-unix", "pass-unix",
                                   "granian"]),
+    "asgi-hello": dict(path="/hello", body=13, ceiling="return200", asgi="bench_asgi:app",
+                       servers=["return200", "asgi", "proxy-uvicorn", "uvicorn", "granian-asgi"]),
+    "asgi-json": dict(path="/json", body=199, ceiling=None, asgi="bench_fastapi:app",
+                      servers=["asgi", "proxy-uvicorn", "uvicorn", "granian-asgi"]),
+    "asgi-stream": dict(path="/stream", body=MIB, ceiling="static", asgi="bench_asgi:app",
+                        servers=["static", "asgi", "proxy-uvicorn", "uvicorn", "granian-asgi"]),
 }
 SCENARIO_TITLES = {
     "hello": "hello world, 13 bytes",
@@ -129,6 +154,9 @@ SCENARIO_TITLES = {
     "sleep": "time.sleep(0.01), 256 connections",
     "post": "1 MiB POST read by the app, client_body_buffer_size 2m",
     "post-default": "1 MiB POST read by the app, nginx's default body buffer",
+    "asgi-hello": "ASGI hello world, 13 bytes",
+    "asgi-json": "FastAPI, a pydantic model as JSON, 199 bytes",
+    "asgi-stream": "ASGI, 1 MiB in 64 KiB body messages",
 }
 
 
@@ -315,6 +343,18 @@ def nginx_conf(server_key, scenario, prefix, args):
         addr = uwsgi_address(s["transport"])
         addr = f"unix:{addr}" if s["transport"] == "unix" else addr
         loc = f"        location / {{\n            uwsgi_upstream {addr};\n        }}"
+    elif kind == "asgi":
+        load = f"load_module {MODULE};"
+        http = (f"    wsgi_python_home {VENV};\n"
+                f"    wsgi_python_path {APPS};\n"
+                "    asgi_loop auto;\n")
+        loc = f"        location / {{\n            asgi_app {SCENARIOS[scenario]['asgi']};\n        }}"
+    elif kind == "proxy":
+        http = (f"    upstream uvicorn {{\n        server 127.0.0.1:{PORT_UVICORN};\n"
+                f"        keepalive {args.connections};\n    }}\n")
+        loc = ("        location / {\n            proxy_pass http://uvicorn;\n"
+               "            proxy_http_version 1.1;\n"
+               '            proxy_set_header Connection "";\n        }')
     else:
         raise ValueError(kind)
     buf = SCENARIOS[scenario].get("body_buffer", "2m")
@@ -354,26 +394,41 @@ def venv_bin(name):
     return os.path.join(VENV, "bin", name)
 
 
-def reference_argv(server_key):
-    """(port, argv) of a standalone server (Granian, gunicorn): one process,
-    the same app, on loopback."""
+def venv_needs(server_key):
+    """The file of build/bench/venv that a server needs, or None: the
+    standalone servers' commands, and for asgi_app and nginx → uvicorn the
+    venv's Python (uvloop, FastAPI) and uvicorn."""
+    kind = SERVERS[server_key]["kind"]
+    if kind in REFERENCE_KINDS:
+        return venv_bin(kind)
+    return {"asgi": venv_bin("python3"), "proxy": venv_bin("uvicorn")}.get(kind)
+
+
+def reference_argv(server_key, scenario):
+    """(port, argv) of a standalone server (Granian, gunicorn, uvicorn): one
+    process, the scenario's app (bench_app's WSGI callable, or its asgi), on
+    loopback."""
     s = SERVERS[server_key]
+    app = SCENARIOS[scenario].get("asgi", "bench_app:application")
     if s["kind"] == "granian":
-        argv = [venv_bin("granian"), "--interface", "wsgi", "--host", "127.0.0.1",
+        argv = [venv_bin("granian"), "--interface", s.get("interface", "wsgi"), "--host", "127.0.0.1",
                 "--port", str(PORT_GRANIAN), "--workers", "1", "--no-ws", "--log-level", "warning"]
         if s.get("threads"):
             argv += ["--blocking-threads", str(s["threads"])]
-        return PORT_GRANIAN, argv + ["bench_app:application"]
+        return PORT_GRANIAN, argv + [app]
     if s["kind"] == "gunicorn":
         return PORT_GUNICORN, [venv_bin("gunicorn"), "-w", "1", "-k", "gthread", "--threads", "8",
-                               "-b", f"127.0.0.1:{PORT_GUNICORN}", "--log-level", "warning",
-                               "bench_app:application"]
+                               "-b", f"127.0.0.1:{PORT_GUNICORN}", "--log-level", "warning", app]
+    if s["kind"] == "uvicorn":
+        return PORT_UVICORN, [venv_bin("uvicorn"), "--host", "127.0.0.1", "--port", str(PORT_UVICORN),
+                              "--workers", "1", "--loop", "uvloop", "--http", "httptools", "--ws", "none",
+                              "--no-access-log", "--log-level", "warning", app]
     raise ValueError(s["kind"])
 
 
-def start_reference(server_key):
-    port, argv = reference_argv(server_key)
-    # SIGINT: gunicorn's quick shutdown (SIGTERM is its graceful one), Granian's Ctrl-C
+def start_reference(server_key, scenario):
+    port, argv = reference_argv(server_key, scenario)
+    # SIGINT: gunicorn's quick shutdown (SIGTERM is its graceful one), Granian's and uvicorn's Ctrl-C
     return port, Server(SERVERS[server_key]["kind"], argv, cwd=APPS,
                         env=dict(os.environ, BENCH_FILE=FILE), stop_signal=signal.SIGINT)
 
@@ -434,8 +489,12 @@ class Setup:
                     wait_unix(SOCK, u)
                 else:
                     wait_port(PORT_UWSGI, u)
+            if kind == "proxy":
+                u = start_reference("uvicorn", scenario)[1]
+                self.servers.append(u)
+                wait_port(PORT_UVICORN, u)
             if kind in REFERENCE_KINDS:
-                self.port, ref = start_reference(server_key)
+                self.port, ref = start_reference(server_key, scenario)
                 self.servers.append(ref)
                 wait_port(self.port, ref)
             else:
@@ -514,7 +573,12 @@ def check_response(setup, scenario):
         if status != 200 or b"ngx_wsgi_" not in text:
             raise RuntimeError(f"GET /metrics: status {status}, no ngx_wsgi_ figures: {text[:200]!r}")
     fw = {k.lower(): v for k, v in headers.items()}.get("x-bench-file-wrapper")
-    return {"file_wrapper": fw} if fw else {}
+    info = {"file_wrapper": fw} if fw else {}
+    if sc.get("asgi") and SERVERS[setup.server_key]["kind"] not in ("return", "static"):
+        # which event loop the app runs on (every ASGI row is meant to be on uvloop)
+        status, _, loop = http_get(setup.port, "/loop")
+        info["loop"] = loop.decode(errors="replace")[:40] if status == 200 else f"? (GET /loop: {status})"
+    return info
 
 
 NGINX_LOG = os.path.join(RUN, "nginx", "logs", "error.log")
@@ -679,6 +743,10 @@ def summarize(runs, plan, skipped):
                     "no wsgi.file_wrapper: the app read the file in 64 KiB blocks"
             if scenario == "file" and fw == {"yes"}:
                 row["file_wrapper"] = "yes"
+            loops = sorted({r["loop"] for r in ok if r.get("loop")})
+            if loops and loops != ["uvloop"]:
+                row["note"] = (row["note"] + "; " if row["note"] else "") + \
+                    f"the app ran on {' and '.join(loops)}'s event loop, not uvloop's"
             by[sk] = row
         sc = SCENARIOS[scenario]
         for sk in servers:
@@ -688,9 +756,11 @@ def summarize(runs, plan, skipped):
             else:
                 if sc["ceiling"]:
                     c = by.get(sc["ceiling"], {}).get("rps")
-                else:
+                elif scenario == "sleep":
                     n = SERVERS[sk].get("threads") or SERVERS[sk].get("uwsgi_threads") or 1
                     c = n * 100.0   # ideal: n threads, 10 ms each
+                else:
+                    c = None
                 row["x_ceiling"] = row["rps"] / c if c else None
                 ref = "pass-tcp" if SERVERS[sk].get("transport") == "tcp" else "pass-unix"
                 if ref not in by:
@@ -812,6 +882,21 @@ def targets(rows):
     ratio("post-default 1 MiB: wsgi_app (buffered) ≥ 2× uwsgi_pass (unix)", "post-default", "wsgi", "pass-unix", 2)
     rps_p99("post-default 1 MiB: wsgi_app, wsgi_request_buffering off ≥ 1.0× Granian req/s, p99 ≤ Granian's",
             "post-default", "wsgi-streaming", "granian", 1.0, 1.0)
+    # ASGI: asgi_app against what it replaces, nginx proxy_pass to an ASGI
+    # server, and against that server alone. On hello, asgi_app pays nginx's
+    # HTTP and the app on uvloop, where nginx → uvicorn pays nginx's HTTP, the
+    # proxying and uvicorn's own HTTP (httptools) besides the same app on the
+    # same loop: it should beat uvicorn alone, and nginx → uvicorn by half
+    # again (the first run: 1.51× and 1.54×, at 0.58× the CPU/request of
+    # nginx → uvicorn). With FastAPI the app's work dominates: asgi_app should
+    # at least not lose to the deployment it replaces. stream: the same 3× as
+    # wsgi_app's over uwsgi_pass, for the same reason (nginx proxies 1 MiB
+    # through its default 4k/8k buffers, asgi_app hands the app's 64 KiB
+    # bytes to nginx by reference).
+    ratio("asgi-hello: asgi_app ≥ 1.0× uvicorn (direct)", "asgi-hello", "asgi", "uvicorn", 1.0)
+    ratio("asgi-hello: asgi_app ≥ 1.5× proxy_pass → uvicorn", "asgi-hello", "asgi", "proxy-uvicorn", 1.5)
+    ratio("asgi-json (FastAPI): asgi_app ≥ 1.0× proxy_pass → uvicorn", "asgi-json", "asgi", "proxy-uvicorn", 1.0)
+    ratio("asgi-stream 1 MiB: asgi_app ≥ 3× proxy_pass → uvicorn", "asgi-stream", "asgi", "proxy-uvicorn", 3)
     for s in SCENARIOS:
         for t in ("unix", "tcp"):
             if (s, f"upstream-{t}") in get and (s, f"pass-{t}") in get:
@@ -835,8 +920,13 @@ def describe():
     sha = run("sha256sum", MODULE).split()[0][:12] if os.path.exists(MODULE) else "?"
     uw = run("uwsgi", "--version")
     gr = run(venv_bin("granian"), "--version").replace("granian ", "") if os.path.exists(venv_bin("granian")) else ""
+    # the venv's Python packages, as bench.sh pinned them
+    py = run(venv_bin("python3"), "-c", "from importlib.metadata import version as v\n"
+             "print(', '.join(n + ' ' + v(n) for n in ('uvicorn', 'uvloop', 'httptools', 'FastAPI', "
+             "'starlette', 'pydantic')))") if os.path.exists(venv_bin("python3")) else ""
     return (f"ngx-wsgi {commit}{' + uncommitted changes in src/' if dirty else ''} (module sha256 {sha}), "
-            f"{nginx.replace('nginx version: ', '')}, uWSGI {uw or '?'}, Granian {gr or '?'}, wrk {wrk_version()}")
+            f"{nginx.replace('nginx version: ', '')}, uWSGI {uw or '?'}, Granian {gr or '?'}"
+            f"{', ' + py if py else ''}, wrk {wrk_version()}")
 
 
 def wrk_version():
@@ -856,7 +946,7 @@ def write_csv(path, rows, fields):
 def chart(rows, path):
     """A PNG with gnuplot: one panel per scenario, median req/s per server
     (bars; the rounds' min-max as error bars), and one of the server CPU
-    time per request of hello."""
+    time per request of hello and asgi-hello."""
     if not shutil.which("gnuplot"):
         return "gnuplot is not installed: no chart"
     scen = []
@@ -865,12 +955,13 @@ def chart(rows, path):
             scen.append(r["scenario"])
     data = os.path.join(RUN, "chart")
     os.makedirs(data, exist_ok=True)
-    colors = {"wsgi": 0x2ca02c, "return": 0x8c8c8c, "static": 0x8c8c8c,
-              "pass": 0x1f77b4, "upstream": 0xff7f0e}
+    colors = {"wsgi": 0x2ca02c, "asgi": 0x2ca02c, "return": 0x8c8c8c, "static": 0x8c8c8c,
+              "pass": 0x1f77b4, "proxy": 0x1f77b4, "upstream": 0xff7f0e}
 
     def label(r):
         # short enough for a tic label: the rotated names run off the panel's right edge
         text = SERVERS[r["server"]]["label"].replace("→", "->").replace(" (reference)", "")
+        text = re.sub(r"^Granian --interface asgi, direct$", "Granian, ASGI", text)
         return re.sub(r"^Granian --blocking-threads (\d+), direct$", r"Granian, \1 threads", text)
 
     panels = []
@@ -890,15 +981,17 @@ def chart(rows, path):
         title = f"{s}: {SCENARIO_TITLES[s]} - req/s" + (
             " (log scale; in brackets: x the ideal threads / 10 ms)" if s == "sleep" else "")
         panels.append((title, f, s == "sleep"))
-    hello = [r for r in rows if r["scenario"] == "hello" and r.get("cpu_us_per_req") is not None]
-    if hello:
-        f = os.path.join(data, "hello-cpu.dat")
+    for s in ("hello", "asgi-hello"):
+        hello = [r for r in rows if r["scenario"] == s and r.get("cpu_us_per_req") is not None]
+        if not hello:
+            continue
+        f = os.path.join(data, f"{s}-cpu.dat")
         with open(f, "w") as out:
             for i, r in enumerate(hello):
                 color = colors.get(SERVERS[r["server"]]["kind"], 0x9467bd)
                 c = r["cpu_us_per_req"]
                 out.write(f'{i} {c:.2f} {c:.2f} {c:.2f} "{label(r)}" {color} "{c:.1f}"\n')
-        panels.append(("hello: server CPU microseconds per request, lower is better (log scale)", f, True))
+        panels.append((f"{s}: server CPU microseconds per request, lower is better (log scale)", f, True))
     n = len(panels)
     cols = 2 if n > 1 else 1
     nrows = (n + cols - 1) // cols
@@ -938,10 +1031,12 @@ def main():
     ap.add_argument("--sleep-connections", type=int, default=0, help="wrk connections of sleep (default 256)")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     ap.add_argument("--scenarios", default=",".join(SCENARIOS),
-                    help=f"comma-separated, from {','.join(SCENARIOS)} (default all)")
+                    help=f"comma-separated, from {', '.join(SCENARIOS)} (default all)")
     ap.add_argument("--servers", default="",
-                    help=f"only these servers, comma-separated, from {','.join(SERVERS)}")
-    ap.add_argument("--no-reference", action="store_true", help="leave out Granian and gunicorn")
+                    help=f"only these servers, comma-separated, from {', '.join(SERVERS)}")
+    ap.add_argument("--no-reference", action="store_true",
+                    help="leave out Granian, gunicorn and uvicorn (direct); bench.sh then makes no "
+                         "build/bench/venv, without which asgi_app and nginx → uvicorn are skipped too")
     ap.add_argument("--wrk-threads", type=int, default=2, help="wrk threads (default 2)")
     ap.add_argument("--wsgi-queue", type=int, default=1024, help="wsgi_queue (default 1024)")
     ap.add_argument("--report", action="store_true",
@@ -972,7 +1067,7 @@ def main():
         shutil.copy2(src, dst + ".new")
         os.replace(dst + ".new", dst)
     make_file()
-    busy = [p for p in (PORT_NGINX, PORT_UWSGI, PORT_GRANIAN, PORT_GUNICORN) if not port_free(p)]
+    busy = [p for p in (PORT_NGINX, PORT_UWSGI, PORT_GRANIAN, PORT_GUNICORN, PORT_UVICORN) if not port_free(p)]
     if busy:
         sys.exit(f"bench: ports {busy} are in use (a previous run still up?)")
 
@@ -988,13 +1083,15 @@ def main():
     # the table, rather than failing the whole run.
     skipped = {}
     planned = [k for _, ks in plan for k in ks]
-    missing = directive_support(planned, args)
     for k in planned:
-        need, kind = SERVERS[k].get("needs"), SERVERS[k]["kind"]
-        if need in missing:
+        venv = venv_needs(k)
+        if venv and not os.access(venv, os.X_OK):
+            skipped[k] = f"skipped: {venv} is not installed"
+    missing = directive_support([k for k in planned if k not in skipped], args)
+    for k in planned:
+        need = SERVERS[k].get("needs")
+        if k not in skipped and need in missing:
             skipped[k] = f"this build has no {need} (nginx -t: {missing[need]})"
-        elif kind in REFERENCE_KINDS and not os.access(venv_bin(kind), os.X_OK):
-            skipped[k] = f"skipped: {venv_bin(kind)} is not installed"
     for k, why in skipped.items():
         log(f"bench: {SERVERS[k]['label']}: {why}")
     todo = [(s, k) for s, ks in plan for k in ks if k not in skipped]
@@ -1055,8 +1152,9 @@ def report(meta):
     text.append("")
     text += lines
     text.append("")
-    text.append("× ceiling: to nginx `return 200` (hello, post, post-default: nginx reads and discards the body), "
-                "to nginx serving the file statically (stream, file), to the ideal threads / 10 ms (sleep). "
+    text.append("× ceiling: to nginx `return 200` (hello, asgi-hello, post, post-default: nginx reads and discards "
+                "the body), to nginx serving the file statically (stream, file, asgi-stream), to the ideal "
+                "threads / 10 ms (sleep); asgi-json has none. "
                 "× uwsgi_pass: to stock uwsgi_pass over the same transport (unix for the others). "
                 "errors: connect, read, write errors and timeouts; non-2xx: responses ≥ 400 (wrk's count). "
                 "RSS: nginx worker(s) plus every application process, summed, after the run. "
@@ -1067,7 +1165,13 @@ def report(meta):
                 f"wsgi_app runs wsgi_threads {WSGI_THREADS_DEFAULT} (the default) unless said, "
                 f"wsgi_queue {a['wsgi_queue']}; metrics on: the same plus a `location = /metrics {{ wsgi_status; }}`; "
                 "uWSGI runs --master --processes 1 (one thread unless said); Granian runs --workers 1 and "
-                "one runtime thread (its default), and calls the app on as many blocking threads as the row says.")
+                "one runtime thread (its default), and calls the app on as many blocking threads as the row says "
+                "(ASGI: one, the only count it takes). "
+                "asgi-*: every server runs the same ASGI app (asgi-json: FastAPI) on uvloop (checked with one "
+                "request before the load); asgi_app: nginx's one worker, asgi_loop auto, build/bench/venv through "
+                "wsgi_python_home; uvicorn: --workers 1 --loop uvloop --http httptools --no-access-log; "
+                "proxy_pass → uvicorn: the same uvicorn behind nginx, HTTP/1.1 with upstream keepalive "
+                f"{a['connections']}, nginx's default proxy buffers; Granian: --interface asgi --loop auto.")
     seen = set()
     for n in notes:
         if n.split(": ", 1)[1] not in seen:
@@ -1084,7 +1188,7 @@ def report(meta):
     write_csv(os.path.join(OUT, "runs.csv"), runs,
               ["round", "scenario", "server", "connections", "requests", "rps", "p50_ms", "p99_ms",
                "errors", "non2xx", "bytes_per_req", "rss_mib", "cpu_us_per_req", "processes",
-               "wrk_cores", "other_cores", "file_wrapper", "log_errors", "log_first", "failed"])
+               "wrk_cores", "other_cores", "file_wrapper", "loop", "log_errors", "log_first", "failed"])
     write_csv(os.path.join(OUT, "results.csv"), rows,
               ["scenario", "server", "n", "rps", "rps_min", "rps_max", "x_ceiling", "x_pass",
                "p50_ms", "p99_ms", "errors", "non2xx", "rss_mib", "cpu_us_per_req", "requests", "note"])
