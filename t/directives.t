@@ -284,3 +284,26 @@ GET /
 --- error_code: 500
 --- error_log eval
 [qr/wsgi: failed to load app "broken_syntax:app"/, qr/SyntaxError/]
+
+
+=== TEST 30: python_path and python_home are wsgi_python_path and wsgi_python_home by other names
+--- http_config
+    python_home $TEST_NGINX_VENV;
+    python_path $TEST_NGINX_APPS;
+--- config
+    location / { asgi_app asgi_default_callable; }
+    location /venv { wsgi_app venv_probe; }
+--- request eval
+["GET /", "GET /venv"]
+--- response_body_like eval
+["the default callable of asgi_app is app", "test-venv"]
+
+
+=== TEST 31: python_path names itself in its errors
+--- http_config
+    python_path "";
+--- config
+    location / { asgi_app asgi_default_callable; }
+--- must_die
+--- error_log
+"python_path" needs a directory

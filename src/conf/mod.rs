@@ -45,6 +45,8 @@ const DEFAULT_BUFFER_SIZE: u64 = 256 * 1024;
 const DEFAULT_MAX_TEMP_FILE_SIZE: u64 = 1024 * 1024 * 1024;
 /// As `client_max_body_size`'s default.
 const DEFAULT_WEBSOCKET_MAX_MESSAGE: u64 = 1024 * 1024;
+/// As `proxy_read_timeout`'s default.
+const DEFAULT_WEBSOCKET_TIMEOUT: ngx_msec_t = 60_000;
 
 /// http-level settings, and every `wsgi_app` and `asgi_app` of the
 /// configuration.
@@ -157,6 +159,8 @@ pub struct LocConf {
     pub lifespan: Option<LifespanMode>,
     /// `asgi_websocket_max_message_size`.
     pub websocket_max_message: Option<u64>,
+    /// `asgi_websocket_timeout`.
+    pub websocket_timeout: Option<ngx_msec_t>,
     /// The location prefix, SCRIPT_NAME ("" for regex, exact and named locations).
     pub script_name: Vec<u8>,
     /// `wsgi_python_path` given at this level.
@@ -198,6 +202,11 @@ impl LocConf {
     pub fn websocket_max_message(&self) -> usize {
         self.websocket_max_message
             .unwrap_or(DEFAULT_WEBSOCKET_MAX_MESSAGE) as usize
+    }
+
+    /// How long a WebSocket client may stay silent (0: forever).
+    pub fn websocket_timeout(&self) -> ngx_msec_t {
+        self.websocket_timeout.unwrap_or(DEFAULT_WEBSOCKET_TIMEOUT)
     }
 
     /// The body is read whole first, as always under `wsgi_inline` (a
@@ -248,6 +257,7 @@ pub unsafe extern "C" fn merge_loc_conf(
     conf.inline = conf.inline.or(prev.inline);
     conf.lifespan = conf.lifespan.or(prev.lifespan);
     conf.websocket_max_message = conf.websocket_max_message.or(prev.websocket_max_message);
+    conf.websocket_timeout = conf.websocket_timeout.or(prev.websocket_timeout);
     conf.request_buffering = conf.request_buffering.or(prev.request_buffering);
     conf.queue_timeout = conf.queue_timeout.or(prev.queue_timeout);
     conf.request_timeout = conf.request_timeout.or(prev.request_timeout);
@@ -332,7 +342,7 @@ const fn bounds(b: &'static Bounds) -> *mut c_void {
 }
 
 /// The directive table.
-pub static mut COMMANDS: [ngx_command_t; 31] = [
+pub static mut COMMANDS: [ngx_command_t; 34] = [
     // The application.
     command!("wsgi_app", LOC | NGX_CONF_TAKE1, set_app, LOC_CONF),
     command!(
@@ -343,6 +353,19 @@ pub static mut COMMANDS: [ngx_command_t; 31] = [
     ),
     command!(
         "wsgi_python_home",
+        MAIN | NGX_CONF_TAKE1,
+        set_python_home,
+        MAIN_CONF
+    ),
+    // The same two, by names that fit WSGI and ASGI apps alike.
+    command!(
+        "python_path",
+        ANY | NGX_CONF_TAKE1,
+        set_python_path,
+        LOC_CONF
+    ),
+    command!(
+        "python_home",
         MAIN | NGX_CONF_TAKE1,
         set_python_home,
         MAIN_CONF
@@ -370,6 +393,13 @@ pub static mut COMMANDS: [ngx_command_t; 31] = [
         set_size_slot,
         LOC_CONF,
         offset_of!(LocConf, websocket_max_message)
+    ),
+    command!(
+        "asgi_websocket_timeout",
+        ANY | NGX_CONF_TAKE1,
+        set_msec_slot,
+        LOC_CONF,
+        offset_of!(LocConf, websocket_timeout)
     ),
     // The Python threads, and waiting for one.
     command!(

@@ -68,24 +68,25 @@ unsafe fn add_app(cf: *mut ngx_conf_t, conf: *mut c_void, interface: Interface) 
     ngx::core::NGX_CONF_OK
 }
 
-/// `wsgi_python_path DIR;`
+/// `wsgi_python_path DIR;` (or `python_path`)
 pub extern "C" fn set_python_path(
     cf: *mut ngx_conf_t,
-    _cmd: *mut ngx_command_t,
+    cmd: *mut ngx_command_t,
     conf: *mut c_void,
 ) -> *mut c_char {
     unsafe {
         let lcf = &mut *(conf as *mut LocConf);
+        let name = text(&(*cmd).name);
         let dir = text(&args(cf)[1]);
         if dir.is_empty() {
-            conf_error!(cf, "\"wsgi_python_path\" needs a directory");
+            conf_error!(cf, "\"{name}\" needs a directory");
         }
         if !std::path::Path::new(&dir).is_dir() {
             // Not fatal: the directory may be created before the workers start.
             ngx_conf_log_error!(
                 NGX_LOG_WARN,
                 cf,
-                "\"wsgi_python_path\" directory \"{dir}\" does not exist"
+                "\"{name}\" directory \"{dir}\" does not exist"
             );
         }
         lcf.python_path.push(dir);
@@ -93,14 +94,15 @@ pub extern "C" fn set_python_path(
     ngx::core::NGX_CONF_OK
 }
 
-/// `wsgi_python_home DIR;`
+/// `wsgi_python_home DIR;` (or `python_home`)
 pub extern "C" fn set_python_home(
     cf: *mut ngx_conf_t,
-    _cmd: *mut ngx_command_t,
+    cmd: *mut ngx_command_t,
     conf: *mut c_void,
 ) -> *mut c_char {
     unsafe {
         let mcf = &mut *(conf as *mut MainConf);
+        let name = text(&(*cmd).name);
         if mcf.home.is_some() {
             return DUPLICATE;
         }
@@ -108,14 +110,14 @@ pub extern "C" fn set_python_home(
         if !dir.is_dir() {
             conf_error!(
                 cf,
-                "\"wsgi_python_home\" directory \"{}\" does not exist",
+                "\"{name}\" directory \"{}\" does not exist",
                 dir.display()
             );
         }
         // An environment of another Python fails here rather than in every
         // worker ("No module named 'encodings'").
         if let Some(why) = crate::python::interpreter::Home::of(Some(&dir)).mismatch() {
-            conf_error!(cf, "\"wsgi_python_home\" {why}");
+            conf_error!(cf, "\"{name}\" {why}");
         }
         mcf.home = Some(dir);
     }

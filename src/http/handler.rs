@@ -220,6 +220,7 @@ unsafe fn dispatch_asgi(
         let inbound = Inbound::new(exchange.clone(), lcf.buffer_size());
         ctx.ws_inbound = Some(inbound.clone());
         ctx.ws_max_message = lcf.websocket_max_message();
+        ctx.ws_timeout = lcf.websocket_timeout();
         (handshake, inbound)
     });
     // A WebSocket lives as long as its client and app want: no timeout.

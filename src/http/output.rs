@@ -55,8 +55,9 @@ pub struct RequestCtx {
     /// accepts; then the connection's state (see `websocket`).
     pub ws_inbound: Option<Arc<crate::asgi::inbound::Inbound>>,
     pub ws: Option<Box<super::websocket::Session>>,
-    /// `asgi_websocket_max_message_size`.
+    /// `asgi_websocket_max_message_size` and `asgi_websocket_timeout`.
     pub ws_max_message: usize,
+    pub ws_timeout: ngx_msec_t,
 }
 
 /// What keeps a buffer's bytes valid while nginx sends them.
@@ -107,6 +108,7 @@ impl RequestCtx {
             ws_inbound: None,
             ws: None,
             ws_max_message: 0,
+            ws_timeout: 0,
         });
         if ctx.is_null() {
             return None;
@@ -440,8 +442,7 @@ pub unsafe fn pump(r: *mut ngx_http_request_t) {
     let mut events = batch.events;
     if !ctx.head_sent && matches!(events.front(), Some(Event::Head(h)) if h.code == 101) {
         // An ASGI app accepted its WebSocket.
-        let max = ctx.ws_max_message;
-        return super::websocket::upgrade(r, ctx, events, batch.finished, max);
+        return super::websocket::upgrade(r, ctx, events, batch.finished);
     }
     if !ctx.head_sent && head_then_abort(&events) {
         // The app failed after its head, before any of its body, and the

@@ -16,6 +16,12 @@
 //! closes. A protocol error is a Close with its code (1002, 1007, 1009).
 //! The request is released once both the connection and the app are done.
 //!
+//! A client that stays silent for half of `asgi_websocket_timeout` gets a
+//! Ping (a live client, a browser included, answers it); one silent for
+//! all of it is closed with 1011, as the `websockets` library does for a
+//! keepalive that failed: dead clients do not hold connections forever,
+//! live idle ones are not cut.
+//!
 //! A worker that quits (reload, `nginx -s quit`, recycling) closes its
 //! WebSockets with 1001, going away, through nginx's own way of closing
 //! idle connections at quit: the connection is marked idle, and its read
@@ -54,6 +60,10 @@ pub struct Session {
     socket_done: bool,
     /// The app has finished (its exchange says so).
     app_finished: bool,
+    /// When the client last sent anything, and whether we pinged it since.
+    heard: ngx_msec_t,
+    pinged: bool,
+    timeout: ngx_msec_t,
 }
 
 /// The handshake of a WebSocket request to an `asgi_app` location;
@@ -107,7 +117,6 @@ pub unsafe fn upgrade(
     ctx: &mut RequestCtx,
     mut events: VecDeque<Event>,
     finished: bool,
-    max_message: usize,
 ) {
     let c = (*r).connection;
     let Some(Event::Head(head)) = events.pop_front() else {
@@ -128,7 +137,7 @@ pub unsafe fn upgrade(
         (*c).set_error(1);
     }
     let mut session = Session {
-        reader: Reader::new(max_message),
+        reader: Reader::new(ctx.ws_max_message),
         inbound,
         outbox: Outbox::default(),
         buf: vec![0; READ_BUF].into_boxed_slice(),
@@ -140,7 +149,13 @@ pub unsafe fn upgrade(
         failed: false,
         socket_done: false,
         app_finished: false,
+        heard: ngx_current_msec,
+        pinged: false,
+        timeout: ctx.ws_timeout,
     };
+    if ctx.ws_timeout > 0 {
+        ctx.arm_timer(on_silence, (ctx.ws_timeout / 2).max(1));
+    }
     // What the client sent right after its handshake, with the request.
     let hin = (*r).header_in;
     if !hin.is_null() && (*hin).last > (*hin).pos {
@@ -162,6 +177,50 @@ pub unsafe fn upgrade(
     (*(*c).write).handler = Some(on_event);
     (*c).set_idle(1);
     drive(r, ctx);
+}
+
+/// The connection's timer (`asgi_websocket_timeout`): ping a client that
+/// has been silent for half of it, close one silent for all of it.
+unsafe extern "C" fn on_silence(ev: *mut ngx_event_t) {
+    let r = (*ev).data as *mut ngx_http_request_t;
+    let c = (*r).connection;
+    super::guard((), || {
+        let Some(ctx) = RequestCtx::get(r) else {
+            return;
+        };
+        let Some(s) = ctx.ws.as_mut() else { return };
+        let silent = ngx_current_msec.wrapping_sub(s.heard);
+        let half = (s.timeout / 2).max(1);
+        let next = if silent >= s.timeout {
+            ngx::ngx_log_error!(
+                NGX_LOG_INFO,
+                (*c).log,
+                "wsgi: the WebSocket client sent nothing for {} ms, not even a Pong (asgi_websocket_timeout): closing with 1011",
+                s.timeout
+            );
+            s.inbound
+                .disconnect(close::INTERNAL_ERROR, "keepalive ping timeout");
+            s.close_with(Some((close::INTERNAL_ERROR, "keepalive ping timeout")));
+            // Do not wait for a client that is likely gone.
+            s.failed = true;
+            None
+        } else if silent >= half {
+            if !s.pinged && !s.close_sent {
+                s.pinged = true;
+                let mut frame = Vec::new();
+                let _ = encode_frame(&mut frame, OpCode::Ping, b"");
+                s.outbox.push_control(frame);
+            }
+            Some(s.timeout - silent)
+        } else {
+            Some(half - silent)
+        };
+        if let Some(ms) = next {
+            ctx.arm_timer(on_silence, ms.max(1));
+        }
+        drive(r, ctx);
+    });
+    ngx_http_run_posted_requests(c);
 }
 
 unsafe extern "C" fn on_request_event(r: *mut ngx_http_request_t) {
@@ -277,6 +336,8 @@ unsafe fn read_in(c: *mut ngx_connection_t, s: &mut Session) {
             }
             s.start = 0;
             s.end = n as usize;
+            s.heard = ngx_current_msec;
+            s.pinged = false;
         }
         match s.reader.read(&mut s.buf[s.start..s.end]) {
             Ok((used, message)) => {
