@@ -69,6 +69,10 @@ pub struct Session {
 /// The handshake of a WebSocket request to an `asgi_app` location;
 /// `NotWebSocket` for a plain HTTP request.
 pub unsafe fn handshake(r: *mut ngx_http_request_t) -> Result<Handshake, HandshakeError> {
+    if (*r).headers_in.upgrade.is_null() {
+        // The common case, without a look at the other headers.
+        return Err(HandshakeError::NotWebSocket);
+    }
     let mut headers = Vec::new();
     super::request::for_each_header(&(*r).headers_in.headers, |h| {
         headers.push((
