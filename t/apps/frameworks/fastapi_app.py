@@ -12,6 +12,14 @@ used http.response.pathsend.
 
 drive_hangup is a WSGI app of the same nginx that acts as a client that
 hangs up in the middle of a StreamingResponse.
+
+The WebSocket endpoints under /ws/ are for t/frameworks-websocket.t, whose
+client is t/apps/frameworks/ws_driver.py: an echo (with a subprotocol and
+headers in its accept), the typed receive_*/send_* round trip, path and
+query parameters with the lifespan's state, a refusal before the accept, a
+close with the app's own code and reason, an exception after the accept,
+and two that record how the client left (WebSocketDisconnect from
+receive, or from a send after the client had gone) for GET /ws/disconnects.
 """
 
 import asyncio
@@ -24,7 +32,19 @@ import sys
 import tempfile
 import threading
 
-from fastapi import BackgroundTasks, FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi import (
+    BackgroundTasks,
+    FastAPI,
+    File,
+    Form,
+    HTTPException,
+    Request,
+    UploadFile,
+    WebSocket,
+    WebSocketDisconnect,
+    WebSocketException,
+    status,
+)
 from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -228,3 +248,146 @@ async def slow(seconds: float):
 @app.get("/loop")
 async def loop():
     return {"loop": type(asyncio.get_running_loop()).__module__}
+
+
+# --- WebSockets (t/frameworks-websocket.t) ---
+
+
+@app.websocket("/ws/echo")
+async def ws_echo(websocket: WebSocket):
+    """Echoes every message as it came (text as text, bytes as bytes).
+    Picks the subprotocol "chat" if the client offers it, and says in a
+    header of the accept what the client offered."""
+    offered = websocket.scope["subprotocols"]
+    await websocket.accept(
+        subprotocol="chat" if "chat" in offered else None,
+        headers=[(b"x-offered", ",".join(offered).encode())],
+    )
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        if message.get("text") is not None:
+            await websocket.send_text(message["text"])
+        else:
+            await websocket.send_bytes(message["bytes"])
+
+
+@app.websocket("/ws/rounds")
+async def ws_rounds(websocket: WebSocket):
+    """Starlette's typed methods, one round each; then it returns (the
+    server closes with 1000)."""
+    await websocket.accept()
+    text = await websocket.receive_text()
+    await websocket.send_json({"text": text, "chars": len(text), "utf8": len(text.encode())})
+    data = await websocket.receive_bytes()
+    await websocket.send_json({"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
+    obj = await websocket.receive_json()
+    await websocket.send_json({"json": obj}, mode="binary")
+    await websocket.send_bytes(bytes(range(256)))
+
+
+@app.websocket("/ws/items/{item_id}")
+async def ws_item(websocket: WebSocket, item_id: int, q: str | None = None):
+    """A path and a query parameter, the lifespan's state: an item that is
+    not in the store is refused before the accept (the client gets 403)."""
+    item = websocket.state.items.get(item_id)
+    if item is None:
+        raise WebSocketException(code=status.WS_1008_POLICY_VIOLATION, reason="no item %d" % item_id)
+    await websocket.accept()
+    await websocket.send_json(
+        {
+            "item": item,
+            "q": q,
+            "path": websocket.url.path,
+            "root_path": websocket.scope["root_path"],
+            "scheme": websocket.scope["scheme"],
+            "url_for": str(websocket.url_for("ws_item", item_id=item_id)),
+            "startups": STARTUPS,
+        }
+    )
+    await websocket.close()
+
+
+@app.websocket("/ws/guarded")
+async def ws_guarded(websocket: WebSocket, token: str | None = None):
+    """Refuses (closes before the accept) a client without the token."""
+    if token != "let-me-in":
+        await websocket.close(code=status.WS_1008_POLICY_VIOLATION, reason="a token is required")
+        return
+    await websocket.accept()
+    await websocket.send_text("welcome")
+    await websocket.close()
+
+
+@app.websocket("/ws/close")
+async def ws_close(websocket: WebSocket, code: int, reason: str = ""):
+    """Answers one message, then closes with the code and reason asked."""
+    await websocket.accept()
+    text = await websocket.receive_text()
+    await websocket.send_text("closing after %s" % text)
+    await websocket.close(code=code, reason=reason)
+
+
+@app.websocket("/ws/boom")
+async def ws_boom(websocket: WebSocket):
+    """Raises after the accept, on the first message."""
+    await websocket.accept()
+    text = await websocket.receive_text()
+    raise RuntimeError("fastapi_app: the websocket handler failed on %r" % text)
+
+
+# How the clients of /ws/watch and /ws/ticker left, by name.
+WS_DISCONNECTS = {}
+
+
+@app.websocket("/ws/watch/{name}")
+async def ws_watch(websocket: WebSocket, name: str):
+    """Acknowledges each message until the client leaves, then records the
+    WebSocketDisconnect that receive_text() raised."""
+    await websocket.accept()
+    received = 0
+    try:
+        while True:
+            text = await websocket.receive_text()
+            received += 1
+            await websocket.send_text("ack %d: %s" % (received, text))
+    except WebSocketDisconnect as e:
+        WS_DISCONNECTS[name] = {"from": "receive", "code": e.code, "reason": e.reason, "received": received}
+
+
+@app.websocket("/ws/ticker/{name}")
+async def ws_ticker(websocket: WebSocket, name: str):
+    """Sends a tick every 10 ms and never receives: the client's leaving
+    shows as a send() that fails (Starlette turns the server's OSError into
+    WebSocketDisconnect(1006)); records that and what the server raised."""
+    await websocket.accept()
+    sent = 0
+    try:
+        while sent < 3000:
+            await websocket.send_text("tick %d" % (sent + 1))
+            sent += 1
+            await asyncio.sleep(0.01)
+    except WebSocketDisconnect as e:
+        cause = e.__context__
+        WS_DISCONNECTS[name] = {
+            "from": "send",
+            "code": e.code,
+            "cause": None if cause is None else "%s.%s" % (type(cause).__module__, type(cause).__qualname__),
+            "oserror": isinstance(cause, OSError),
+            "early": sent < 1000,
+        }
+        return
+    WS_DISCONNECTS[name] = {"from": "send", "code": None, "sent": sent}
+
+
+@app.get("/ws/disconnects")
+async def ws_disconnects(names: str):
+    """What the endpoints above recorded for these names (comma-separated),
+    once all are there (or after 5 s)."""
+    wanted = names.split(",")
+    for _ in range(500):
+        if all(n in WS_DISCONNECTS for n in wanted):
+            break
+        await asyncio.sleep(0.01)
+    return {n: WS_DISCONNECTS.get(n) for n in wanted}
