@@ -99,11 +99,12 @@ pub unsafe fn refuse(r: *mut ngx_http_request_t, e: &HandshakeError) -> ngx_int_
         // The versions this server speaks (RFC 6455 §4.4).
         let h = ngx_list_push(&mut (*r).headers_out.headers) as *mut ngx_table_elt_t;
         if !h.is_null() {
+            // Zeroed first: nginx 1.23+ has a `next` field that 1.22 lacks.
+            std::ptr::write_bytes(h, 0, 1);
             (*h).hash = 1;
             (*h).key = ngx::ngx_string!("Sec-WebSocket-Version");
             (*h).value = ngx::ngx_string!("13");
             (*h).lowcase_key = ptr_lower("sec-websocket-version");
-            (*h).next = std::ptr::null_mut();
         }
         return output::send_plain(r, 426, "426 Upgrade Required: WebSocket version 13 only\n");
     }
