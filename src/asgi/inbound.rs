@@ -98,6 +98,12 @@ impl Inbound {
         }
     }
 
+    /// Whether the event loop stopped reading and waits for the app to
+    /// take enough.
+    pub fn is_paused(&self) -> bool {
+        self.state.lock().unwrap().paused
+    }
+
     /// Whether a disconnect was given.
     pub fn is_disconnected(&self) -> bool {
         self.state.lock().unwrap().disconnect.is_some()
@@ -180,7 +186,9 @@ mod tests {
             rx.try_recv().is_err(),
             "8 bytes still wait: over half the limit"
         );
+        assert!(inbound.is_paused());
         inbound.take(nothing);
         assert!(rx.try_recv().is_ok(), "the event loop is nudged to read on");
+        assert!(!inbound.is_paused(), "and finds it may");
     }
 }

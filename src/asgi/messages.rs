@@ -265,11 +265,15 @@ pub fn parse_websocket<'py>(message: &Bound<'py, PyAny>) -> PyResult<WsSend<'py>
                         PyValueError::new_err(format!("{c} is not a close code a server may send"))
                     })?,
             };
+            // Not a str: its str(), as FastAPI closes with a list of
+            // validation errors (before the accept, where no reason is sent
+            // anyway: the refusal is a 403).
             let reason = match present("reason") {
                 None => String::new(),
-                Some(r) => r
-                    .extract()
-                    .map_err(|_| PyTypeError::new_err("\"reason\" must be a str"))?,
+                Some(r) => match r.extract::<String>() {
+                    Ok(s) => s,
+                    Err(_) => r.str()?.to_string(),
+                },
             };
             Ok(WsSend::Close { code, reason })
         }
@@ -385,6 +389,10 @@ mod tests {
             assert!(parse("{'type': 'websocket.close', 'code': 1005}")
                 .unwrap_err()
                 .contains("not a close code"));
+            assert_eq!(
+                parse("{'type': 'websocket.close', 'reason': [1]}").unwrap(),
+                "close 1000 \"[1]\""
+            );
             assert!(parse("{'type': 'http.response.start', 'status': 200}")
                 .unwrap_err()
                 .contains("unexpected ASGI message"));

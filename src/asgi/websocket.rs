@@ -304,14 +304,26 @@ impl WsChannel {
         self.exchange.leave_app();
         let mut st = self.state.lock().unwrap();
         let client_left = self.inbound.is_disconnected() || self.exchange.room() == Room::Cancelled;
+        // The client's leaving, as the server or a framework says it
+        // (Starlette's WebSocketDisconnect, out of a receive loop), is no
+        // failure of the app.
         let quietly = |e: &Bound<'_, PyAny>| {
             caused_by::<ClientDisconnected>(e)
                 || e.is_instance_of::<pyo3::exceptions::asyncio::CancelledError>()
+                || e.get_type()
+                    .name()
+                    .is_ok_and(|n| n == "WebSocketDisconnect")
         };
         match (exc, st.phase) {
             (Some(e), _) if client_left && quietly(e) => self.log.log(
                 Level::Info,
-                "client closed the WebSocket while the application was sending",
+                &format!(
+                    "the WebSocket client left, and the application ended with {}",
+                    e.get_type()
+                        .name()
+                        .map(|n| n.to_string())
+                        .unwrap_or_default()
+                ),
             ),
             (Some(e), phase) => {
                 let err = PyErr::from_value(e.clone());

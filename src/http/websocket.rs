@@ -49,8 +49,6 @@ pub struct Session {
     /// The bytes of `buf` read but not yet decoded (the app was behind).
     start: usize,
     end: usize,
-    /// The app is behind: reading waits for its nudge.
-    paused: bool,
     /// A Close is queued: ours, or the app's (its `End` follows its Close).
     close_sent: bool,
     close_received: bool,
@@ -148,7 +146,6 @@ pub unsafe fn upgrade(
         buf: vec![0; READ_BUF].into_boxed_slice(),
         start: 0,
         end: 0,
-        paused: false,
         close_sent: false,
         close_received: false,
         failed: false,
@@ -295,12 +292,10 @@ impl Session {
     /// One message from the client; false to stop reading for now.
     fn on_message(&mut self, message: Message) -> bool {
         match message {
-            Message::Text(t) if !self.close_sent => {
-                self.paused = !self.inbound.push(Data::Text(t));
-            }
-            Message::Binary(b) if !self.close_sent => {
-                self.paused = !self.inbound.push(Data::Binary(b));
-            }
+            // The app is behind once `push` says so: reading waits for its
+            // nudge (`Inbound::take`).
+            Message::Text(t) if !self.close_sent => return self.inbound.push(Data::Text(t)),
+            Message::Binary(b) if !self.close_sent => return self.inbound.push(Data::Binary(b)),
             Message::Ping(payload) if !self.close_sent => {
                 let mut frame = Vec::new();
                 let _ = encode_frame(&mut frame, OpCode::Pong, &payload);
@@ -319,13 +314,13 @@ impl Session {
             // After our Close, the client's data is ignored.
             _ => {}
         }
-        !self.paused
+        true
     }
 }
 
 /// Read what the client sent, as far as the app keeps up.
 unsafe fn read_in(c: *mut ngx_connection_t, s: &mut Session) {
-    while !s.paused && !s.close_received && !s.failed && !s.socket_done {
+    while !s.inbound.is_paused() && !s.close_received && !s.failed && !s.socket_done {
         if s.start == s.end {
             if (*(*c).read).ready() == 0 {
                 return;
