@@ -284,3 +284,11 @@ GET /
 --- error_code: 500
 --- error_log eval
 [qr/wsgi: failed to load app "broken_syntax:app"/, qr/SyntaxError/]
+
+
+=== TEST 30: asgi_websocket_max_message_size takes a size
+--- config
+    location / { asgi_websocket_max_message_size lots; asgi_app asgi_http:quick; }
+--- must_die
+--- error_log
+"asgi_websocket_max_message_size" takes a size such as 512, 64k or 1m, not "lots"
