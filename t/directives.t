@@ -307,3 +307,11 @@ GET /
 --- must_die
 --- error_log
 "python_path" needs a directory
+
+
+=== TEST 32: asgi_websocket_max_message_size takes a size
+--- config
+    location / { asgi_websocket_max_message_size lots; asgi_app asgi_http:quick; }
+--- must_die
+--- error_log
+"asgi_websocket_max_message_size" takes a size such as 512, 64k or 1m, not "lots"
