@@ -103,7 +103,7 @@ echo "== prove (Debian's /usr/sbin/nginx $(/usr/sbin/nginx -v 2>&1 | sed 's|.*/|
 TEST_NGINX_BINARY=/usr/sbin/nginx \
 TEST_NGINX_LOAD_MODULES=$root/build/stock/ngx_http_wsgi_module.so \
     prove t/wsgi-environ.t t/wsgi-response.t t/wsgi-failures.t t/lifecycle.t t/uwsgi-upstream.t t/uwsgi-fallback.t \
-          t/wsgi-partial.t t/wsgi-parking.t t/wsgi-timeout.t t/wsgi-request-streaming.t t/asgi-http.t
+          t/wsgi-partial.t t/wsgi-parking.t t/wsgi-timeout.t t/wsgi-request-streaming.t t/asgi-http.t t/asgi-websocket.t
 
 echo "== prove (Debian's /usr/sbin/nginx, module built by nginx's ./configure --add-dynamic-module)"
 TEST_NGINX_BINARY=/usr/sbin/nginx \
