@@ -3,7 +3,8 @@
 # answering Pings and running the closing handshake; the app's refusals,
 # failures and closes; the invalid handshakes and the clients that break
 # the protocol; a client that vanishes; backpressure both ways; many
-# connections at once.
+# connections at once; the keepalive Pings of asgi_websocket_timeout; the
+# 1001 of a worker that goes away on a reload.
 #
 # The apps are in t/apps/asgi_ws.py: ASGI targets, and WSGI drivers that
 # act as the client (t/apps/ws_client.py, a minimal RFC 6455 client) and
@@ -560,3 +561,50 @@ then the server closed the connection: yes
 wsgi_request_timeout
 [error]
 [alert]
+
+
+
+=== TEST 28: asgi_websocket_timeout 1s: a client that stays silent gets a Ping at half of it; with no Pong, Close 1011 and the connection closes; the app's disconnect has 1011
+--- config
+    location /drive { wsgi_app asgi_ws:drive_silent; }
+    location /ws/recorder { asgi_websocket_timeout 1s; asgi_app asgi_ws:recorder; }
+--- request
+GET /drive
+--- response_body
+received: ping b'', close 1011 'keepalive ping timeout'
+then the server closed the connection: yes
+the app received: text 'hi'
+the app received: disconnect 1011 'keepalive ping timeout'
+--- error_log
+the WebSocket client sent nothing for 1000 ms, not even a Pong (asgi_websocket_timeout): closing with 1011
+
+
+
+=== TEST 29: asgi_websocket_timeout 500ms: a client that answers the Pings stays connected however long it is otherwise silent
+--- config
+    location /drive { wsgi_app asgi_ws:drive_pong; }
+    location /ws/echo { asgi_websocket_timeout 500ms; asgi_app asgi_ws:echo; }
+--- request
+GET /drive
+--- response_body
+Pings from the server in 3 s: at least 3
+then: text 'still here'
+our Close 1000: answered with close 1000 ''
+then the server closed the connection: yes
+--- no_error_log
+asgi_websocket_timeout
+[error]
+
+
+
+=== TEST 30: a reload: the old worker closes its WebSockets with 1001 (going away) and waits for the client's answer; the request that drove it is still answered
+--- config
+    location /drive { wsgi_app asgi_ws:drive_reload; }
+    location /ws/recorder { asgi_app asgi_ws:recorder; }
+--- request
+GET /drive
+--- response_body
+after the reload: close 1001 'the server is going away'
+our Close in answer; then the server closed the connection: yes
+the app received: text 'hi'
+the app received: disconnect 1001 ''

@@ -18,10 +18,12 @@ import asyncio
 import hashlib
 import itertools
 import json
+import os
 import select
 import struct
 import threading
 import time
+from signal import SIGHUP
 
 import ws_client
 from ws_client import BINARY, CLOSE, CONT, PING, PONG, TEXT, WebSocket
@@ -742,3 +744,57 @@ def drive_idle(port, query, report):
     report.append("then: %s" % ws.recv())
     close_and_report(ws, report)
 
+
+
+@driver
+def drive_silent(port, query, report):
+    """Sends "hi" to a recorder, then stays silent and only reads: the
+    server's frames up to its Close, whether it then closed the connection,
+    and what the app received."""
+    key = new_key()
+    ws = WebSocket.open(port, "/ws/recorder?" + key, timeout=15)
+    ws.send_text("hi")
+    report.append("received: %s" % ", ".join(map(str, ws.recv_until_close())))
+    report.append("then the server closed the connection: %s" % ws.wait_eof())
+    report.extend("the app received: " + l for l in notes(key))
+
+
+@driver
+def drive_pong(port, query, report):
+    """Answers every Ping with a Pong and sends nothing else for 3 s (six
+    times asgi_websocket_timeout 500ms); the connection is still open and
+    echoes."""
+    ws = WebSocket.open(port, "/ws/echo", timeout=5)
+    pings = 0
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        if not ws.buf and not select.select([ws.sock], [], [], 0.05)[0]:
+            continue
+        f = ws.recv()
+        if f.opcode != PING:
+            report.append("unexpected: %s" % f)
+            break
+        pings += 1
+        ws.send_frame(PONG, f.payload)
+    report.append("Pings from the server in 3 s: %s" % ("at least 3" if pings >= 3 else pings))
+    ws.send_text("still here")
+    report.append("then: %s" % ws.recv())
+    close_and_report(ws, report)
+
+
+@driver
+def drive_reload(port, query, report):
+    """Opens a WebSocket to a recorder and sends "hi", then reloads nginx
+    (SIGHUP to the master): this old worker closes the WebSocket with 1001
+    and we answer; this request itself is still answered, as the worker
+    finishes what it has."""
+    key = new_key()
+    ws = WebSocket.open(port, "/ws/recorder?" + key, timeout=15)
+    ws.send_text("hi")
+    notes(key, until="text 'hi'")
+    os.kill(os.getppid(), SIGHUP)
+    frames = ws.recv_until_close()
+    report.append("after the reload: %s" % ", ".join(map(str, frames)))
+    ws.send_close(frames[-1].close_code()[0])
+    report.append("our Close in answer; then the server closed the connection: %s" % ws.wait_eof())
+    report.extend("the app received: " + l for l in notes(key))
