@@ -323,7 +323,21 @@ asgi_http: bad_header: send() raised ValueError: header "x-injected" has a value
 
 
 
-=== TEST 19: a body that is not bytes, right after the head: none of the response went out, so 500
+=== TEST 19: a 1xx status (101, 103) in http.response.start is refused by send(): 500, never an interim response the client would wait behind
+--- config
+    location /informational { asgi_app asgi_http:informational; }
+--- request eval
+["GET /informational?101", "GET /informational?103"]
+--- error_code eval
+[500, 500]
+--- response_body eval
+["500 Internal Server Error\n", "500 Internal Server Error\n"]
+--- error_log
+is informational (1xx): http.response.start needs a final status, 200 to 599
+
+
+
+=== TEST 20: a body that is not bytes, right after the head: none of the response went out, so 500
 --- config
     location /bad_message { asgi_app asgi_http:bad_message; }
 --- request
@@ -336,7 +350,7 @@ GET /bad_message
 
 
 
-=== TEST 20: a send() after the response is complete raises RuntimeError; the client has its response
+=== TEST 21: a send() after the response is complete raises RuntimeError; the client has its response
 --- config
     location /after_end { asgi_app asgi_http:after_end; }
 --- request
@@ -349,7 +363,7 @@ asgi_http: after_end: send() raised RuntimeError: the response is complete: noth
 
 
 
-=== TEST 21: work after the response does not hold the client; receive() then gives http.disconnect
+=== TEST 22: work after the response does not hold the client; receive() then gives http.disconnect
 --- config
     location /after_response { asgi_app asgi_http:after_response; }
 --- request
@@ -362,7 +376,7 @@ asgi_http: after_response: receive() gave http.disconnect
 
 
 
-=== TEST 22: http.response.pathsend: nginx sends the file
+=== TEST 23: http.response.pathsend: nginx sends the file
 --- config
     location /pathsend { asgi_app asgi_http:pathsend; }
 --- request
@@ -374,7 +388,7 @@ Content-Length: 18000
 
 
 
-=== TEST 23: wsgi_request_timeout: 504 at the deadline, and the task is cancelled
+=== TEST 24: wsgi_request_timeout: 504 at the deadline, and the task is cancelled
 --- config
     location /sleeper { wsgi_request_timeout 300ms; asgi_app asgi_http:sleeper; }
 --- request
@@ -393,7 +407,7 @@ recycling
 
 
 
-=== TEST 24: a task that swallows its cancellation: after the grace the worker is recycled
+=== TEST 25: a task that swallows its cancellation: after the grace the worker is recycled
 --- config
     location /drive_recycle { wsgi_app asgi_http:drive_recycle; }
     location /stubborn { wsgi_request_timeout 200ms 300ms; asgi_app asgi_http:stubborn; }
@@ -410,7 +424,7 @@ an ASGI task did not end within 300 ms of wsgi_request_timeout
 
 
 
-=== TEST 25: wsgi_app and asgi_app side by side in one server, many requests on one connection
+=== TEST 26: wsgi_app and asgi_app side by side in one server, many requests on one connection
 --- config
     location /wsgi { wsgi_app streaming:hello; }
     location /asgi { asgi_app asgi_http:quick; }
@@ -421,7 +435,7 @@ an ASGI task did not end within 300 ms of wsgi_request_timeout
 
 
 
-=== TEST 26: a keep-alive connection serves one ASGI request after another
+=== TEST 27: a keep-alive connection serves one ASGI request after another
 --- config
     location /echo { asgi_app asgi_http:echo; }
 --- request eval

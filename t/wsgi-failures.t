@@ -67,7 +67,21 @@ GET /
 is not of the form "NNN Reason"
 
 
-=== TEST 5: CR/LF in a header value is an error, not a header
+=== TEST 5: a 1xx status ("101 Switching Protocols", "100 Continue") is an error: 500, never an interim response the client would wait behind
+--- config
+    location / { wsgi_app basic:informational_status; }
+--- request eval
+["GET /?101%20Switching%20Protocols", "GET /?100%20Continue"]
+--- error_code eval
+[500, 500]
+--- response_body eval
+["500 Internal Server Error\n", "500 Internal Server Error\n"]
+--- error_log
+is informational (1xx): a response needs a final status, 200 to 599
+
+
+
+=== TEST 6: CR/LF in a header value is an error, not a header
 --- config
     location / { wsgi_app basic:crlf_header; }
 --- request
@@ -80,7 +94,7 @@ X-Evil:
 has a value with CR, LF or control characters
 
 
-=== TEST 6: headers in a tuple, not a list, are an error (PEP 3333; wsgiref and mod_wsgi agree)
+=== TEST 7: headers in a tuple, not a list, are an error (PEP 3333; wsgiref and mod_wsgi agree)
 --- config
     location / { wsgi_app basic:tuple_headers; }
 --- request
@@ -92,7 +106,7 @@ GET /
 TypeError: headers must be a list of (name, value) tuples, not tuple
 
 
-=== TEST 7: hop-by-hop headers are refused
+=== TEST 8: hop-by-hop headers are refused
 --- config
     location / { wsgi_app basic:hop_by_hop; }
 --- request
@@ -102,7 +116,7 @@ GET /
 hop-by-hop header "Connection" is not allowed
 
 
-=== TEST 8: a str body item is an error
+=== TEST 9: a str body item is an error
 --- config
     location / { wsgi_app basic:str_body; }
 --- request
@@ -112,7 +126,7 @@ GET /
 WSGI response body items must be bytes, not str
 
 
-=== TEST 9: returning without start_response is an error
+=== TEST 10: returning without start_response is an error
 --- config
     location / { wsgi_app basic:no_start_response; }
 --- request
@@ -122,7 +136,7 @@ GET /
 before calling start_response()
 
 
-=== TEST 10: a second start_response without exc_info is an error
+=== TEST 11: a second start_response without exc_info is an error
 --- config
     location / { wsgi_app basic:twice; }
 --- request
@@ -132,7 +146,7 @@ GET /
 start_response() called a second time without exc_info
 
 
-=== TEST 11: more than Content-Length is never sent
+=== TEST 12: more than Content-Length is never sent
 --- config
     location / { wsgi_app basic:long_body; }
 --- request
@@ -145,7 +159,7 @@ Content-Length: 5
 sent more than its Content-Length of 5 bytes
 
 
-=== TEST 12: less than Content-Length is logged, what there is is sent, and the connection closed
+=== TEST 13: less than Content-Length is logged, what there is is sent, and the connection closed
 --- config
     location /pipeline { wsgi_app streaming:pipeline; }
     location / { wsgi_app basic:short_body; }
@@ -158,7 +172,7 @@ GET /pipeline?GET%20/|GET%20/
 sent 17 of the 100 bytes of its Content-Length
 
 
-=== TEST 13: a module that does not import: 500, and the traceback in the log
+=== TEST 14: a module that does not import: 500, and the traceback in the log
 --- config
     location /broken { wsgi_app broken_syntax; }
     location /ok { wsgi_app basic:hello; }
@@ -174,7 +188,7 @@ SyntaxError
 app "broken_syntax:application" is not available: it failed to load when the worker started
 
 
-=== TEST 14: the other locations keep serving; each refused request is logged
+=== TEST 15: the other locations keep serving; each refused request is logged
 --- config
     location /broken { wsgi_app broken_syntax; }
     location /ok { wsgi_app basic:hello; }
@@ -186,7 +200,7 @@ app "broken_syntax:application" is not available: it failed to load when the wor
 ["hello, world\n", "500 Internal Server Error: the application failed to load\n", "hello, world\n", "500 Internal Server Error: the application failed to load\n"]
 
 
-=== TEST 15: a missing module names itself in the log
+=== TEST 16: a missing module names itself in the log
 --- config
     location / { wsgi_app no_such_module_for_tests; }
 --- request
@@ -196,7 +210,7 @@ GET /
 ModuleNotFoundError: No module named 'no_such_module_for_tests'
 
 
-=== TEST 16: an import error inside the module shows its traceback
+=== TEST 17: an import error inside the module shows its traceback
 --- config
     location / { wsgi_app import_error; }
 --- request
@@ -207,7 +221,7 @@ import_error.py", line 1
 ModuleNotFoundError: No module named 'module_that_does_not_exist_anywhere'
 
 
-=== TEST 17: a missing callable
+=== TEST 18: a missing callable
 --- config
     location / { wsgi_app basic:no_such_callable; }
 --- request
@@ -217,7 +231,7 @@ GET /
 module "basic" has no attribute "no_such_callable"
 
 
-=== TEST 18: a callable that is not callable
+=== TEST 19: a callable that is not callable
 --- config
     location / { wsgi_app basic:not_callable; }
 --- request

@@ -109,6 +109,13 @@ fn parse_start(message: &Bound<'_, PyDict>) -> PyResult<ResponseHead> {
             "status {code} is not an HTTP status (100 to 599)"
         )));
     }
+    if code < 200 {
+        // A 1xx is interim: the client would wait for the real response
+        // (and a 101 is the server's, for an accepted WebSocket).
+        return Err(PyValueError::new_err(format!(
+            "status {code} is informational (1xx): http.response.start needs a final status, 200 to 599"
+        )));
+    }
     if flag(message, intern!(py, "trailers"))? {
         return Err(PyRuntimeError::new_err(
             "response trailers are not supported (the server does not offer http.response.trailers)",

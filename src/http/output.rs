@@ -440,8 +440,12 @@ pub unsafe fn pump(r: *mut ngx_http_request_t) {
         return;
     }
     let mut events = batch.events;
-    if !ctx.head_sent && matches!(events.front(), Some(Event::Head(h)) if h.code == 101) {
-        // An ASGI app accepted its WebSocket.
+    if !ctx.head_sent
+        && ctx.ws_inbound.is_some()
+        && matches!(events.front(), Some(Event::Head(h)) if h.code == 101)
+    {
+        // An ASGI app accepted its WebSocket (only a WebSocket's channel
+        // sends a 101: the HTTP sides refuse 1xx statuses).
         return super::websocket::upgrade(r, ctx, events, batch.finished);
     }
     if !ctx.head_sent && head_then_abort(&events) {

@@ -36,6 +36,10 @@ pub fn parse_status(status: &str) -> Result<(u16, Vec<u8>), String> {
     }
     let digits = bytes.get(..3).filter(|d| d.iter().all(u8::is_ascii_digit));
     match (digits, bytes.get(3)) {
+        // A 1xx is interim: as the final status, the client would wait on.
+        (Some(d), Some(b' ')) if d[0] == b'1' => Err(format!(
+            "status {status:?} is informational (1xx): a response needs a final status, 200 to 599"
+        )),
         (Some(d), Some(b' ')) if d[0] != b'0' => {
             let code = std::str::from_utf8(d).unwrap().parse().unwrap();
             Ok((code, bytes))
@@ -434,6 +438,8 @@ mod tests {
             "20 OK",
             "200\r\nX: y",
             "099 x",
+            "100 Continue",
+            "101 Switching Protocols",
             "200 caf\u{20ac}",
         ] {
             assert!(parse_status(bad).is_err(), "{bad:?}");

@@ -220,6 +220,17 @@ async def bad_header(scope, receive, send):
         raise
 
 
+async def informational(scope, receive, send):
+    """?CODE: http.response.start with a 1xx status (101 among them, which
+    only an accepted WebSocket gets from the server): refused by send()."""
+    code = int(scope["query_string"] or b"101")
+    try:
+        await send({"type": "http.response.start", "status": code})
+    except ValueError as e:
+        print("asgi_http: informational: send() raised ValueError: %s" % e)
+        raise
+
+
 async def bad_message(scope, receive, send):
     await send({"type": "http.response.start", "status": 200})
     await send({"type": "http.response.body", "body": "a str, not bytes"})

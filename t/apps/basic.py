@@ -112,6 +112,13 @@ def bad_status(environ, start_response):
     return [b"never sent\n"]
 
 
+def informational_status(environ, start_response):
+    """?STATUS: a 1xx as the final status ("101 Switching Protocols")."""
+    from urllib.parse import unquote
+    start_response(unquote(environ["QUERY_STRING"]), [])
+    return [b"never sent\n"]
+
+
 def crlf_header(environ, start_response):
     start_response("200 OK", [("X-Evil", "a\r\nSet-Cookie: injected=1")])
     return [b"never sent\n"]
