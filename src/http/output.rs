@@ -71,10 +71,12 @@ unsafe extern "C" fn cancel_on_cleanup(data: *mut core::ffi::c_void) {
     // parked response goes on, to run close() and finish; a read of the
     // body raises.
     let ctx = &*(data as *const RequestCtx);
-    super::body::stop(ctx);
-    if let Some(resume) = ctx.exchange.cancel() {
-        resume();
-    }
+    super::guard((), || {
+        super::body::stop(ctx);
+        if let Some(resume) = ctx.exchange.cancel() {
+            resume();
+        }
+    })
 }
 
 impl RequestCtx {
