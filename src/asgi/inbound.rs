@@ -111,7 +111,25 @@ impl Inbound {
 
     /// App: the next message, or the disconnect (again and again once it
     /// came); `None` with `waker` stored, to be called when there is one.
+    /// The waker is made outside the lock: making it runs Python, which may
+    /// let other threads run, nginx's among them, which must never wait on
+    /// this lock for Python.
     pub fn take(&self, waker: impl FnOnce() -> Continuation) -> Option<Received> {
+        if let Some(got) = self.pop() {
+            return Some(got);
+        }
+        let waker = waker();
+        let mut st = self.state.lock().unwrap();
+        if st.messages.is_empty() && st.disconnect.is_none() {
+            st.waker = Some(waker);
+            return None;
+        }
+        drop(st);
+        // Something came meanwhile: the waker is not needed.
+        self.pop()
+    }
+
+    fn pop(&self) -> Option<Received> {
         let mut st = self.state.lock().unwrap();
         if let Some(data) = st.messages.pop_front() {
             st.bytes -= data.len();
@@ -122,11 +140,9 @@ impl Inbound {
             }
             return Some(Received::Message(data));
         }
-        if let Some((code, reason)) = &st.disconnect {
-            return Some(Received::Disconnect(*code, reason.clone()));
-        }
-        st.waker = Some(waker());
-        None
+        st.disconnect
+            .as_ref()
+            .map(|(code, reason)| Received::Disconnect(*code, reason.clone()))
     }
 }
 
@@ -169,6 +185,21 @@ mod tests {
             );
         }
         assert_eq!(woken.load(Ordering::SeqCst), 1, "no waker was left");
+    }
+
+    #[test]
+    fn a_message_that_comes_while_the_waker_is_made_is_taken_at_once() {
+        let (ex, _rx) = exchange(1 << 20);
+        let inbound = Inbound::new(ex, 1 << 20);
+        let other = inbound.clone();
+        // Making the waker (Python, outside the lock) lets nginx's thread
+        // push meanwhile: the message is taken, and no waker is left.
+        let got = inbound.take(move || -> Continuation {
+            assert!(other.push(Data::Text("meanwhile".into())));
+            Box::new(|| panic!("a waker left behind was called"))
+        });
+        assert_eq!(got, Some(Received::Message(Data::Text("meanwhile".into()))));
+        inbound.disconnect(1000, "");
     }
 
     #[test]
