@@ -29,11 +29,20 @@ fn ms(d: Duration) -> ngx_msec_t {
 /// At dispatch: the first deadline that could pass.
 pub unsafe fn start(ctx: &mut RequestCtx, lcf: &LocConf) {
     ctx.dispatched = ngx_current_msec;
-    let first = match lcf.request_timeout {
-        Some(t) => lcf.queue_timeout().min(t.limit),
-        None => lcf.queue_timeout(),
+    let first = match (queue_timeout(lcf), lcf.request_timeout) {
+        (Some(q), Some(t)) => q.min(t.limit),
+        (Some(q), None) => q,
+        (None, Some(t)) => t.limit,
+        (None, None) => return,
     };
     ctx.arm_timer(fired, first);
+}
+
+/// How long a request may wait to be started. An ASGI request waits for no
+/// thread: the loop starts it as soon as it runs, and a loop that does not
+/// run (an app blocked it) is what `wsgi_request_timeout` is for.
+fn queue_timeout(lcf: &LocConf) -> Option<ngx_msec_t> {
+    (!lcf.asgi()).then(|| lcf.queue_timeout())
 }
 
 /// `pump` resumed a parked response: the rest of its time in the app.
@@ -56,6 +65,18 @@ unsafe extern "C" fn fired(ev: *mut ngx_event_t) {
             return grace_over(r, ctx, lcf);
         }
         match ctx.exchange.phase() {
+            Phase::Queued if lcf.asgi() => {
+                // Not started yet: the loop is blocked, and the wait counts
+                // as time in the app.
+                let waited = ngx_current_msec.wrapping_sub(ctx.dispatched);
+                if let Some(t) = lcf.request_timeout {
+                    if waited >= t.limit {
+                        time_out(r, ctx, lcf);
+                    } else {
+                        ctx.arm_timer(fired, t.limit - waited);
+                    }
+                }
+            }
             Phase::Queued => {
                 let waited = ngx_current_msec.wrapping_sub(ctx.dispatched);
                 if waited >= lcf.queue_timeout() && give_up_queued(r, ctx, lcf) {
