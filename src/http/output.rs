@@ -582,6 +582,11 @@ pub(super) unsafe fn send_head(
 /// A WebSocket is over, and its app done: release the request (which
 /// closes the connection: it is not kept alive).
 pub(super) unsafe fn release_websocket(r: *mut ngx_http_request_t, ctx: &mut RequestCtx) {
+    // Once: the session goes, and with it the connection's events
+    // (`websocket::on_event` hands them to nginx's request handling).
+    if ctx.ws.take().is_none() {
+        return;
+    }
     ctx.ended = true;
     ctx.rc = NGX_OK as ngx_int_t;
     release(r, ctx);

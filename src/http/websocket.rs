@@ -159,9 +159,13 @@ pub unsafe fn upgrade(
         ctx.arm_timer(on_silence, (ctx.ws_timeout / 2).max(1));
     }
     // What the client sent right after its handshake, with the request.
+    // (All of it: large_client_header_buffers may be larger than our buffer.)
     let hin = (*r).header_in;
     if !hin.is_null() && (*hin).last > (*hin).pos {
-        let n = ((*hin).last.offset_from((*hin).pos) as usize).min(READ_BUF);
+        let n = (*hin).last.offset_from((*hin).pos) as usize;
+        if n > session.buf.len() {
+            session.buf = vec![0; n].into_boxed_slice();
+        }
         std::ptr::copy_nonoverlapping((*hin).pos, session.buf.as_mut_ptr(), n);
         session.end = n;
         (*hin).pos = (*hin).pos.add(n);
@@ -191,6 +195,12 @@ unsafe extern "C" fn on_silence(ev: *mut ngx_event_t) {
             return;
         };
         let Some(s) = ctx.ws.as_mut() else { return };
+        if s.inbound.is_paused() || s.start < s.end {
+            // We stopped reading (the app is behind): what the client
+            // sent, a Pong among it, waits unread; it is not silence.
+            s.heard = ngx_current_msec;
+            s.pinged = false;
+        }
         let silent = ngx_current_msec.wrapping_sub(s.heard);
         let half = (s.timeout / 2).max(1);
         let next = if silent >= s.timeout {
@@ -227,7 +237,7 @@ unsafe extern "C" fn on_silence(ev: *mut ngx_event_t) {
 
 unsafe extern "C" fn on_request_event(r: *mut ngx_http_request_t) {
     super::guard((), || {
-        if let Some(ctx) = RequestCtx::get(r) {
+        if let Some(ctx) = RequestCtx::get(r).filter(|ctx| ctx.ws.is_some()) {
             drive(r, ctx);
         }
     })
@@ -242,6 +252,20 @@ unsafe extern "C" fn on_event(ev: *mut ngx_event_t) {
         let Some(ctx) = RequestCtx::get(r) else {
             return;
         };
+        if ctx.ws.is_none() {
+            // Released, and nginx still writes what it buffered (TLS):
+            // its own request handling from here, as its handler would.
+            if (*c).close() != 0 {
+                ngx_http_finalize_request(r, NGX_ERROR as ngx_int_t);
+            } else if (*ev).write() != 0 {
+                if let Some(h) = (*r).write_event_handler {
+                    h(r);
+                }
+            } else if let Some(h) = (*r).read_event_handler {
+                h(r);
+            }
+            return;
+        }
         if (*c).close() != 0 {
             (*c).set_close(0);
             if let Some(s) = ctx.ws.as_mut() {
@@ -260,7 +284,14 @@ impl Session {
         self.app_finished |= finished;
         for event in events {
             match event {
-                Event::Data(chunk) if !self.close_received && !self.failed && !self.socket_done => {
+                // (The app's own Close is Data before its End: `close_sent`
+                // is then still false.)
+                Event::Data(chunk)
+                    if !self.close_sent
+                        && !self.close_received
+                        && !self.failed
+                        && !self.socket_done =>
+                {
                     self.outbox.push(chunk)
                 }
                 // The app's Close went before its End.
@@ -299,7 +330,7 @@ impl Session {
             Message::Ping(payload) if !self.close_sent => {
                 let mut frame = Vec::new();
                 let _ = encode_frame(&mut frame, OpCode::Pong, &payload);
-                self.outbox.push_control(frame);
+                self.outbox.push_pong(frame);
             }
             Message::Close(frame) => {
                 self.close_received = true;
@@ -369,19 +400,23 @@ unsafe fn read_in(c: *mut ngx_connection_t, s: &mut Session) {
 /// empties. False if the socket cannot take more now.
 unsafe fn write_out(r: *mut ngx_http_request_t, ctx: &mut RequestCtx) -> bool {
     let c = (*r).connection;
-    // The 101 may still sit in nginx's output chain: it goes first.
-    if (*c).buffered() & NGX_HTTP_WRITE_BUFFERED != 0 {
+    // The 101 may still sit in nginx's output chain, or in its TLS buffer
+    // (frames go out by `c->send`, past both): it goes first.
+    if (*c).buffered() != 0 {
         if ngx_http_output_filter(r, std::ptr::null_mut()) == NGX_ERROR as ngx_int_t {
             (*c).set_error(1);
             return false;
         }
-        if (*c).buffered() & NGX_HTTP_WRITE_BUFFERED != 0 {
+        if (*c).buffered() != 0 {
             return false;
         }
     }
     let s = ctx.ws.as_mut().expect("a websocket session");
     loop {
-        if s.outbox.is_empty() && !s.app_finished {
+        // More from the app whenever none of its frames waits: also while
+        // control frames do, which may wait for the rest of an app frame
+        // still in the exchange (its header and payload come as two events).
+        if !s.outbox.has_app_pieces() && !s.app_finished {
             let batch = ctx.exchange.take();
             s.take(batch.events, batch.finished);
             if s.outbox.is_empty() {

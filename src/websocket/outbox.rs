@@ -50,6 +50,24 @@ impl<T: AsRef<[u8]>> Outbox<T> {
         self.control.push_back(frame);
     }
 
+    /// A Pong: it replaces one that waits unwritten (RFC 6455 §5.5.3: an
+    /// endpoint may answer only the latest Ping), so that a client that
+    /// pings without reading cannot make the queue grow.
+    pub fn push_pong(&mut self, frame: Vec<u8>) {
+        let unwritten = self.control.len() > 1 || self.control_written == 0;
+        if unwritten && self.control.back().is_some_and(|f| is_pong(f)) {
+            let old = self.control.pop_back().expect("a pong");
+            self.bytes -= old.len();
+        }
+        self.push_control(frame);
+    }
+
+    /// Whether app frames (or the rest of one) wait: if not, more may be
+    /// taken from the app, even while control frames wait.
+    pub fn has_app_pieces(&self) -> bool {
+        self.pieces.iter().any(|p| !p.as_ref().is_empty())
+    }
+
     /// Bytes not written yet.
     pub fn len(&self) -> usize {
         self.bytes
@@ -128,6 +146,11 @@ impl<T: AsRef<[u8]>> Outbox<T> {
     }
 }
 
+fn is_pong(frame: &[u8]) -> bool {
+    // FIN and the Pong opcode: the server's frames are never fragmented.
+    frame.first() == Some(&0x8A)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,6 +218,56 @@ mod tests {
         outbox.push(frame(OpCode::Text, b"dropped"));
         outbox.cut_after_frame();
         assert!(outbox.is_empty());
+    }
+
+    #[test]
+    fn one_pong_waits_at_most_and_it_answers_the_latest_ping() {
+        let mut outbox: Outbox<Vec<u8>> = Outbox::default();
+        // An app frame is being written: Pongs wait for its end.
+        let text = frame(OpCode::Text, &[b'a'; 100]);
+        outbox.push(text.clone());
+        let n = outbox.next().unwrap().len().min(10);
+        outbox.advance(n);
+        for i in 0..1000u32 {
+            outbox.push_pong(frame(OpCode::Pong, &i.to_be_bytes()));
+        }
+        let last = frame(OpCode::Pong, &999u32.to_be_bytes());
+        assert_eq!(outbox.len(), text.len() - 10 + last.len());
+        // A Pong partly written stays whole; a newer one waits behind it.
+        let n = outbox.next().unwrap().len();
+        outbox.advance(n);
+        outbox.next();
+        outbox.advance(1);
+        let newer = frame(OpCode::Pong, b"new");
+        outbox.push_pong(newer.clone());
+        let mut want = last[1..].to_vec();
+        want.extend(&newer);
+        assert_eq!(drain(&mut outbox, 3), want);
+        // A Close is never replaced.
+        let close = frame(OpCode::Close, b"\x03\xe8");
+        outbox.push_control(close.clone());
+        outbox.push_pong(frame(OpCode::Pong, b""));
+        assert_eq!(outbox.len(), close.len() + 2);
+    }
+
+    #[test]
+    fn app_pieces_are_told_apart_from_control_frames() {
+        let mut outbox: Outbox<Vec<u8>> = Outbox::default();
+        let text = frame(OpCode::Text, &[b'a'; 300]);
+        // Only the header came: once it is written, the frame's rest is
+        // still to take from the app, although a control frame waits.
+        outbox.push(text[..4].to_vec());
+        let n = outbox.next().unwrap().len();
+        outbox.advance(n);
+        outbox.push_pong(frame(OpCode::Pong, b""));
+        assert!(!outbox.is_empty());
+        assert!(!outbox.has_app_pieces());
+        assert!(outbox.next().is_none(), "the Pong waits for the frame's end");
+        outbox.push(text[4..].to_vec());
+        assert!(outbox.has_app_pieces());
+        let mut want = text[4..].to_vec();
+        want.extend(frame(OpCode::Pong, b""));
+        assert_eq!(drain(&mut outbox, 1000), want);
     }
 
     #[test]
