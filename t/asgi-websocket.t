@@ -608,3 +608,19 @@ after the reload: close 1001 'the server is going away'
 our Close in answer; then the server closed the connection: yes
 the app received: text 'hi'
 the app received: disconnect 1001 ''
+
+
+
+=== TEST 31: an app that never receives nor sends again after its client left: its task is cancelled after 5 s, so that it holds neither the connection nor a quitting worker
+--- config
+    location /drive { wsgi_app asgi_ws:drive_deaf; }
+    location /ws/deaf { asgi_app asgi_ws:deaf; }
+--- request
+GET /drive
+--- response_body
+the client closed its socket
+the app: accepted
+the app: cancelled
+--- error_log
+its application went on for 5 s without ending: its task is cancelled
+the WebSocket client left, and the application ended with CancelledError

@@ -24,8 +24,12 @@ use crate::wsgi::request_log::RequestLog;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict};
+use pyo3::types::{PyBytes, PyCFunction, PyDict};
 use std::sync::{Arc, Mutex};
+
+/// How long an app may go on once its WebSocket is over (seconds), as
+/// long as a client has to answer our Close.
+const LEFT_BEHIND: f64 = 5.0;
 
 /// Frames up to this size go out as one copied piece; larger payloads are
 /// sent from the app's `bytes` by reference (see `Chunk`).
@@ -129,8 +133,50 @@ impl WsChannel {
     /// The request is over for nginx (the client left, or the worker is
     /// done with it): the app's `receive()` gives a disconnect (1006: no
     /// Close frame), unless nginx gave the client's own close already.
-    pub fn disconnected(&self) {
+    /// The app then has `LEFT_BEHIND` to end before its task is cancelled:
+    /// one that neither receives nor sends again (it waits on a pub/sub,
+    /// say) would otherwise hold the connection, and a quitting worker,
+    /// for good.
+    pub fn disconnected(self: &Arc<Self>) {
         self.inbound.disconnect(close::ABNORMAL, "");
+        let ch = self.clone();
+        self.event_loop
+            .post(Box::new(move |py| ch.cancel_later(py)));
+    }
+
+    /// (On the loop.)
+    fn cancel_later(&self, py: Python<'_>) {
+        let task = {
+            let st = self.state.lock().unwrap();
+            match (&st.task, st.finished) {
+                (Some(task), false) => task.clone_ref(py),
+                _ => return,
+            }
+        };
+        let log = self.log.clone();
+        let cancel = PyCFunction::new_closure(py, None, None, move |args, _| -> PyResult<()> {
+            let task = task.bind(args.py());
+            if !task.call_method0(intern!(args.py(), "done"))?.is_truthy()? {
+                log.log(
+                    Level::Info,
+                    &format!(
+                        "the WebSocket is over, and its application went on for {LEFT_BEHIND} s without ending: its task is cancelled"
+                    ),
+                );
+                task.call_method0(intern!(args.py(), "cancel"))?;
+            }
+            Ok(())
+        });
+        let scheduled = cancel.and_then(|cancel| {
+            self.event_loop
+                .py_loop()
+                .bind(py)
+                .call_method1(intern!(py, "call_later"), (LEFT_BEHIND, cancel))
+        });
+        if let Err(e) = scheduled {
+            self.log
+                .exception(py, "cannot schedule the cancel of a WebSocket's task", &e);
+        }
     }
 
     fn finish(&self, st: &mut State) {

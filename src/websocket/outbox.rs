@@ -262,7 +262,10 @@ mod tests {
         outbox.push_pong(frame(OpCode::Pong, b""));
         assert!(!outbox.is_empty());
         assert!(!outbox.has_app_pieces());
-        assert!(outbox.next().is_none(), "the Pong waits for the frame's end");
+        assert!(
+            outbox.next().is_none(),
+            "the Pong waits for the frame's end"
+        );
         outbox.push(text[4..].to_vec());
         assert!(outbox.has_app_pieces());
         let mut want = text[4..].to_vec();

@@ -268,6 +268,23 @@ async def vanish(scope, receive, send):
         note(key, "ended")
 
 
+async def deaf(scope, receive, send):
+    """Accepts, then waits on something else for a minute (a pub/sub
+    that never speaks): it neither receives nor sends again."""
+    key = key_of(scope)
+    try:
+        await receive()
+        await accept(send)
+        note(key, "accepted")
+        await asyncio.sleep(60)
+        note(key, "the minute passed")
+    except asyncio.CancelledError:
+        note(key, "cancelled")
+        raise
+    finally:
+        note(key, "ended")
+
+
 async def refuses(scope, receive, send):
     """websocket.close before websocket.accept: a 403."""
     await receive()
@@ -798,3 +815,15 @@ def drive_reload(port, query, report):
     ws.send_close(frames[-1].close_code()[0])
     report.append("our Close in answer; then the server closed the connection: %s" % ws.wait_eof())
     report.extend("the app received: " + l for l in notes(key))
+
+
+@driver
+def drive_deaf(port, query, report):
+    """The client of an app that never listens again goes away: the app's
+    task is cancelled (5 s later), so it holds nothing."""
+    key = new_key()
+    ws = WebSocket.open(port, "/ws/deaf?" + key)
+    notes(key, until="accepted")
+    ws.abort()
+    report.append("the client closed its socket")
+    report.extend("the app: " + l for l in notes(key, timeout=15))
