@@ -337,7 +337,20 @@ is informational (1xx): http.response.start needs a final status, 200 to 599
 
 
 
-=== TEST 20: a body that is not bytes, right after the head: none of the response went out, so 500
+=== TEST 20: SystemExit from a task the app made itself escapes the asyncio loop: it is logged, and the loop runs on
+--- config
+    location /escapes { asgi_app asgi_http:escapes; }
+--- request
+GET /escapes
+--- response_body
+the loop runs on
+--- error_log
+an exception escaped the asyncio loop, which runs on
+SystemExit: from a background task
+
+
+
+=== TEST 21: a body that is not bytes, right after the head: none of the response went out, so 500
 --- config
     location /bad_message { asgi_app asgi_http:bad_message; }
 --- request
@@ -350,7 +363,7 @@ GET /bad_message
 
 
 
-=== TEST 21: a send() after the response is complete raises RuntimeError; the client has its response
+=== TEST 22: a send() after the response is complete raises RuntimeError; the client has its response
 --- config
     location /after_end { asgi_app asgi_http:after_end; }
 --- request
@@ -363,7 +376,7 @@ asgi_http: after_end: send() raised RuntimeError: the response is complete: noth
 
 
 
-=== TEST 22: work after the response does not hold the client; receive() then gives http.disconnect
+=== TEST 23: work after the response does not hold the client; receive() then gives http.disconnect
 --- config
     location /after_response { asgi_app asgi_http:after_response; }
 --- request
@@ -376,7 +389,7 @@ asgi_http: after_response: receive() gave http.disconnect
 
 
 
-=== TEST 23: http.response.pathsend: nginx sends the file
+=== TEST 24: http.response.pathsend: nginx sends the file
 --- config
     location /pathsend { asgi_app asgi_http:pathsend; }
 --- request
@@ -388,7 +401,7 @@ Content-Length: 18000
 
 
 
-=== TEST 24: wsgi_request_timeout: 504 at the deadline, and the task is cancelled
+=== TEST 25: wsgi_request_timeout: 504 at the deadline, and the task is cancelled
 --- config
     location /sleeper { wsgi_request_timeout 300ms; asgi_app asgi_http:sleeper; }
 --- request
@@ -407,7 +420,7 @@ recycling
 
 
 
-=== TEST 25: a task that swallows its cancellation: after the grace the worker is recycled
+=== TEST 26: a task that swallows its cancellation: after the grace the worker is recycled
 --- config
     location /drive_recycle { wsgi_app asgi_http:drive_recycle; }
     location /stubborn { wsgi_request_timeout 200ms 300ms; asgi_app asgi_http:stubborn; }
@@ -424,7 +437,7 @@ an ASGI task did not end within 300 ms of wsgi_request_timeout
 
 
 
-=== TEST 26: wsgi_app and asgi_app side by side in one server, many requests on one connection
+=== TEST 27: wsgi_app and asgi_app side by side in one server, many requests on one connection
 --- config
     location /wsgi { wsgi_app streaming:hello; }
     location /asgi { asgi_app asgi_http:quick; }
@@ -435,7 +448,7 @@ an ASGI task did not end within 300 ms of wsgi_request_timeout
 
 
 
-=== TEST 27: a keep-alive connection serves one ASGI request after another
+=== TEST 28: a keep-alive connection serves one ASGI request after another
 --- config
     location /echo { asgi_app asgi_http:echo; }
 --- request eval

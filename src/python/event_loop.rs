@@ -108,7 +108,17 @@ impl EventLoop {
             let _ = self.py_loop.set(py_loop.clone().unbind());
             self.report_start(Ok(()));
             // The GIL is released while the loop waits in its selector.
-            py_loop.call_method0("run_forever")?;
+            // `stop` ends it. An exception that escapes it (asyncio lets
+            // SystemExit and KeyboardInterrupt out of a task the app made
+            // itself) must not leave every later ASGI request waiting for
+            // a loop that no longer runs: it runs on.
+            while let Err(e) = py_loop.call_method0("run_forever") {
+                let msg = crate::wsgi::request_log::format_traceback(py, &e);
+                self.log.log(
+                    Level::Error,
+                    &format!("wsgi: an exception escaped the asyncio loop, which runs on: {msg}"),
+                );
+            }
             Ok(())
         });
         if let Err(e) = outcome {

@@ -220,6 +220,16 @@ async def bad_header(scope, receive, send):
         raise
 
 
+async def escapes(scope, receive, send):
+    """A task of the app's own raises SystemExit, which asyncio lets out of
+    the loop; then (on the loop again) the app answers."""
+    async def background():
+        raise SystemExit("from a background task")
+    asyncio.get_running_loop().create_task(background())
+    await asyncio.sleep(0.2)
+    await text(send, "the loop runs on\n")
+
+
 async def informational(scope, receive, send):
     """?CODE: http.response.start with a 1xx status (101 among them, which
     only an accepted WebSocket gets from the server): refused by send()."""
