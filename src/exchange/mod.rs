@@ -400,10 +400,17 @@ impl Exchange {
     /// its `on_cancel` back, to call: its request is over.
     #[must_use = "a producer's on_cancel only runs if it is called"]
     pub fn retire(&self) -> Option<Continuation> {
-        let mut st = self.state.lock().unwrap();
-        st.retired = true;
-        st.cancelled = true;
-        st.on_cancel.take()
+        let (hook, parked) = {
+            let mut st = self.state.lock().unwrap();
+            st.retired = true;
+            st.cancelled = true;
+            (st.on_cancel.take(), st.parked.take())
+        };
+        // A park its producer gave up on (an ASGI task that cancelled its
+        // own waiting send() and ended): nothing will resume it, and it
+        // holds this exchange, which would then never be freed.
+        drop(parked);
+        hook
     }
 
     pub fn is_retired(&self) -> bool {
@@ -567,6 +574,18 @@ mod tests {
         ex.resume_parked().expect("the continuation, once drained")();
         assert!(called.try_recv().is_ok());
         assert!(ex.resume_parked().is_none(), "called once");
+    }
+
+    #[test]
+    fn retiring_drops_a_park_that_nothing_will_resume() {
+        let (ex, _wakes) = exchange(4);
+        ex.queue(Event::Data(b"12345".to_vec().into())).unwrap();
+        // The continuation holds the exchange, as an ASGI send()'s does.
+        let held = ex.clone();
+        assert!(ex.park(Box::new(move || drop(held))).is_ok());
+        assert_eq!(Arc::strong_count(&ex), 2);
+        assert!(ex.retire().is_none());
+        assert_eq!(Arc::strong_count(&ex), 1, "no cycle is left");
     }
 
     #[test]
