@@ -2,8 +2,9 @@
 # Benchmarks wsgi_app against nginx alone, uwsgi_upstream and stock
 # uwsgi_pass to uWSGI (unix socket and TCP), and Granian and gunicorn for
 # reference; and asgi_app against uvicorn behind nginx's proxy_pass, and
-# uvicorn and Granian for reference; with wrk over loopback. nginx runs one
-# worker, every application server one process.
+# uvicorn and Granian for reference; with wrk over loopback (WebSockets:
+# scripts/bench/wsload.py). nginx runs one worker, every application server
+# one process.
 #
 #   scripts/bench.sh                      the full run: every scenario, 3 rounds of 5 s
 #   scripts/bench.sh --duration 2 --rounds 1 --scenarios hello,stream
@@ -16,7 +17,9 @@
 # the app, client_body_buffer_size 2m), post-default (the same with nginx's
 # default body buffer, so a temp file). Granian runs beside every scenario.
 # ASGI: asgi-hello (13 bytes), asgi-stream (1 MiB in 64 KiB body messages),
-# asgi-json (FastAPI: a pydantic model, about 200 bytes of JSON), each on
+# asgi-json (FastAPI: a pydantic model, about 200 bytes of JSON),
+# asgi-ws-echo (WebSocket echo of 32-byte text messages, one in flight per
+# connection, in messages/s; the load from wsload.py, 2 processes), each on
 # asgi_app, nginx proxy_pass -> uvicorn, uvicorn and Granian, all on uvloop.
 # Runs are interleaved (A B C A B C ...); the table of medians and the
 # targets are printed and written to build/bench/ (results.md, results.csv,
@@ -25,8 +28,9 @@
 # Installs what is missing (as root): wrk, uWSGI and its python3 plugin,
 # gnuplot for the chart; builds nginx and the module with scripts/build.sh
 # if they are missing; makes build/bench/venv with Granian, gunicorn,
-# uvicorn, uvloop and FastAPI unless --no-reference. Every server it starts
-# is stopped by its PID at the end, on error and on interrupt.
+# uvicorn, uvloop, websockets and FastAPI unless --no-reference. Every
+# server (and load client) it starts is stopped by its PID at the end, on
+# error and on interrupt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -90,18 +94,20 @@ fi
 # --- The Python servers and frameworks, in a venv of Debian's Python (the
 # one the module embeds, so that asgi_app runs the venv too, through
 # wsgi_python_home): Granian and gunicorn for reference; uvicorn, direct and
-# behind proxy_pass; uvloop, which asgi_app, Granian and uvicorn run their
-# loop on; FastAPI for asgi-json. Pinned, dependencies included (installed
-# with --no-deps, then pip check: a dependency missing from the list fails
-# the install instead of coming in unpinned), so that runs on different
-# days compare the same code (and the options bench.py passes exist); a
-# venv with other versions is brought to these.
+# behind proxy_pass; uvloop, which asgi_app, Granian, uvicorn and the
+# WebSocket client run their loop on; websockets, uvicorn's WebSocket
+# implementation in asgi-ws-echo (--ws websockets-sansio); FastAPI for
+# asgi-json. Pinned, dependencies included (installed with --no-deps, then
+# pip check: a dependency missing from the list fails the install instead
+# of coming in unpinned), so that runs on different days compare the same
+# code (and the options bench.py passes exist); a venv with other versions
+# is brought to these.
 reference=(
     granian==2.8.7 click==8.5.1
     gunicorn==27.0.1
-    # uvicorn with uvloop and httptools (of uvicorn[standard], without
-    # websockets, watchfiles, python-dotenv and PyYAML)
-    uvicorn==0.54.0 h11==0.16.0 uvloop==0.23.0 httptools==0.9.0
+    # uvicorn with uvloop, httptools and websockets (of uvicorn[standard],
+    # without watchfiles, python-dotenv and PyYAML)
+    uvicorn==0.54.0 h11==0.16.0 uvloop==0.23.0 httptools==0.9.0 websockets==17.4
     fastapi==0.165.0 starlette==1.10.0 pydantic==2.14.4 pydantic_core==2.50.5
     annotated-types==0.8.0 annotated-doc==0.0.7 typing-inspection==0.4.5
     typing_extensions==4.16.0 anyio==4.16.0 idna==3.20 opentelemetry-api==1.45.2

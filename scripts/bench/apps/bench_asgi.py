@@ -7,6 +7,9 @@ proxy_pass). The asgi-hello and asgi-stream counterparts of bench_app.py:
             with Content-Length
   /loop     the module of the running event loop's class ("uvloop" or
             "asyncio"), that bench.py asks once before the load
+  /ws       (a WebSocket) accepts, then sends every message back as it
+            came (text as text, bytes as bytes) until the client leaves:
+            asgi-ws-echo
 
 The lifespan is answered (nothing to set up), so that every server runs it
 the same way. The FastAPI endpoint of asgi-json is bench_fastapi.py.
@@ -51,12 +54,35 @@ async def _lifespan(receive, send):
             return
 
 
+async def ws_echo(scope, receive, send):
+    message = await receive()
+    if message["type"] != "websocket.connect":
+        return
+    await send({"type": "websocket.accept"})
+    while True:
+        message = await receive()
+        if message["type"] == "websocket.receive":
+            if message.get("text") is not None:
+                await send({"type": "websocket.send", "text": message["text"]})
+            else:
+                await send({"type": "websocket.send", "bytes": message["bytes"]})
+        elif message["type"] == "websocket.disconnect":
+            return
+
+
 ROUTES = {"/hello": hello, "/stream": stream, "/loop": loop}
+WS_ROUTES = {"/ws": ws_echo}
 
 
 async def app(scope, receive, send):
     if scope["type"] == "lifespan":
         return await _lifespan(receive, send)
+    if scope["type"] == "websocket":
+        route = WS_ROUTES.get(scope["path"])
+        if route is None:
+            await send({"type": "websocket.close", "code": 1008})   # a 403 before the accept
+            return
+        return await route(scope, receive, send)
     route = ROUTES.get(scope["path"])
     if route is None:
         await send({"type": "http.response.start", "status": 404,
