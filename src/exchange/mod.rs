@@ -375,6 +375,15 @@ impl Exchange {
         }
     }
 
+    /// Consumer: have `take` called again, through the waker, whatever was
+    /// scheduled before. For a request that nginx terminates while its
+    /// socket was busy: `pump` left the events queued for the writer,
+    /// which nginx has just replaced, so no later wake-up would come.
+    pub fn wake_again(self: &Arc<Self>) {
+        self.state.lock().unwrap().scheduled = true;
+        self.waker.wake(self);
+    }
+
     /// Consumer: take every queued event and let a waiting producer go on.
     pub fn take(&self) -> Batch {
         let (batch, waiting) = {

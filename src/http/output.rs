@@ -76,6 +76,15 @@ unsafe extern "C" fn cancel_on_cleanup(data: *mut core::ffi::c_void) {
         if let Some(resume) = ctx.exchange.cancel() {
             resume();
         }
+        // Terminated while held (not yet released): nginx has put its own
+        // write handler in place of `writer`, so `pump` must be woken
+        // directly, or a response left queued behind a busy socket would
+        // never be taken, and the request never released (the worker then
+        // waits for it forever on quit). The request stays alive, blocked,
+        // until `release`; a released one is retired, and skipped.
+        if !ctx.exchange.is_retired() {
+            ctx.exchange.wake_again();
+        }
     })
 }
 
