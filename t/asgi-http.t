@@ -213,7 +213,23 @@ iteration stopped early: yes
 
 
 
-=== TEST 11: a client that hangs up while the app waits: receive() gives http.disconnect, the next send() raises an OSError
+=== TEST 11: twenty clients that hang up mid-stream: each request is released, so the worker exits at once on quit (shutdown_error_log: its "exit")
+--- config
+    location /drive_disconnect { wsgi_app streaming:drive_disconnect; }
+    location /endless { asgi_app asgi_http:endless; }
+--- request eval
+[("GET /drive_disconnect?/endless") x 20]
+--- response_body eval
+[("read before hanging up: 1 MiB\nclose() called: yes\niteration stopped early: yes\n") x 20]
+--- shutdown_error_log eval
+qr/\[notice\] \d+#\d+: exit$/
+--- no_error_log
+[alert]
+[error]
+
+
+
+=== TEST 12: a client that hangs up while the app waits: receive() gives http.disconnect, the next send() raises an OSError
 --- config
     location /drive_disconnect_idle { wsgi_app streaming:drive_disconnect_idle; }
     location /held_counted { asgi_app asgi_http:held_counted; }
@@ -230,7 +246,7 @@ iteration stopped early: yes
 
 
 
-=== TEST 12: an exception before the response started: 500, and the traceback in the error log
+=== TEST 13: an exception before the response started: 500, and the traceback in the error log
 --- config
     location /fails_before { asgi_app asgi_http:fails_before; }
 --- request
@@ -244,7 +260,7 @@ GET /fails_before
 
 
 
-=== TEST 13: an exception midway (chunked): what was sent arrives, without the last chunk
+=== TEST 14: an exception midway (chunked): what was sent arrives, without the last chunk
 --- config
     location /repeat { wsgi_app partial:repeat; }
     location /fails_midway { asgi_app asgi_http:fails_midway; }
@@ -257,7 +273,7 @@ RuntimeError: failed midway through the body
 
 
 
-=== TEST 14: an exception midway (content-length): short of its length, then the connection closes
+=== TEST 15: an exception midway (content-length): short of its length, then the connection closes
 --- config
     location /repeat { wsgi_app partial:repeat; }
     location /fails_midway { asgi_app asgi_http:fails_midway; }
@@ -268,7 +284,7 @@ GET /repeat?20&/fails_midway?length
 
 
 
-=== TEST 15: the app returns without a response: 500
+=== TEST 16: the app returns without a response: 500
 --- config
     location /no_response { asgi_app asgi_http:no_response; }
 --- request
@@ -281,7 +297,7 @@ the application returned without sending a response
 
 
 
-=== TEST 16: the app returns without ending its body: the response is cut
+=== TEST 17: the app returns without ending its body: the response is cut
 --- config
     location /repeat { wsgi_app partial:repeat; }
     location /unended { asgi_app asgi_http:unended; }
@@ -294,7 +310,7 @@ the application returned without ending its response (more_body was never false)
 
 
 
-=== TEST 17: short of its content-length: cut; beyond it: the excess is dropped
+=== TEST 18: short of its content-length: cut; beyond it: the excess is dropped
 --- config
     location /repeat { wsgi_app partial:repeat; }
     location /cl_short { asgi_app asgi_http:cl_short; }
@@ -307,7 +323,7 @@ the application returned without ending its response (more_body was never false)
 
 
 
-=== TEST 18: a header value with CR LF is refused by send(), never sent: 500
+=== TEST 19: a header value with CR LF is refused by send(), never sent: 500
 --- config
     location /bad_header { asgi_app asgi_http:bad_header; }
 --- request
@@ -323,7 +339,7 @@ asgi_http: bad_header: send() raised ValueError: header "x-injected" has a value
 
 
 
-=== TEST 19: a 1xx status (101, 103) in http.response.start is refused by send(): 500, never an interim response the client would wait behind
+=== TEST 20: a 1xx status (101, 103) in http.response.start is refused by send(): 500, never an interim response the client would wait behind
 --- config
     location /informational { asgi_app asgi_http:informational; }
 --- request eval
@@ -337,7 +353,7 @@ is informational (1xx): http.response.start needs a final status, 200 to 599
 
 
 
-=== TEST 20: SystemExit from a task the app made itself escapes the asyncio loop: it is logged, and the loop runs on
+=== TEST 21: SystemExit from a task the app made itself escapes the asyncio loop: it is logged, and the loop runs on
 --- config
     location /escapes { asgi_app asgi_http:escapes; }
 --- request
@@ -350,7 +366,7 @@ SystemExit: from a background task
 
 
 
-=== TEST 21: a body that is not bytes, right after the head: none of the response went out, so 500
+=== TEST 22: a body that is not bytes, right after the head: none of the response went out, so 500
 --- config
     location /bad_message { asgi_app asgi_http:bad_message; }
 --- request
@@ -363,7 +379,7 @@ GET /bad_message
 
 
 
-=== TEST 22: a send() after the response is complete raises RuntimeError; the client has its response
+=== TEST 23: a send() after the response is complete raises RuntimeError; the client has its response
 --- config
     location /after_end { asgi_app asgi_http:after_end; }
 --- request
@@ -376,7 +392,7 @@ asgi_http: after_end: send() raised RuntimeError: the response is complete: noth
 
 
 
-=== TEST 23: work after the response does not hold the client; receive() then gives http.disconnect
+=== TEST 24: work after the response does not hold the client; receive() then gives http.disconnect
 --- config
     location /after_response { asgi_app asgi_http:after_response; }
 --- request
@@ -389,7 +405,7 @@ asgi_http: after_response: receive() gave http.disconnect
 
 
 
-=== TEST 24: http.response.pathsend: nginx sends the file
+=== TEST 25: http.response.pathsend: nginx sends the file
 --- config
     location /pathsend { asgi_app asgi_http:pathsend; }
 --- request
@@ -401,7 +417,7 @@ Content-Length: 18000
 
 
 
-=== TEST 25: wsgi_request_timeout: 504 at the deadline, and the task is cancelled
+=== TEST 26: wsgi_request_timeout: 504 at the deadline, and the task is cancelled
 --- config
     location /sleeper { wsgi_request_timeout 300ms; asgi_app asgi_http:sleeper; }
 --- request
@@ -420,7 +436,7 @@ recycling
 
 
 
-=== TEST 26: a task that swallows its cancellation: after the grace the worker is recycled
+=== TEST 27: a task that swallows its cancellation: after the grace the worker is recycled
 --- config
     location /drive_recycle { wsgi_app asgi_http:drive_recycle; }
     location /stubborn { wsgi_request_timeout 200ms 300ms; asgi_app asgi_http:stubborn; }
@@ -437,7 +453,7 @@ an ASGI task did not end within 300 ms of wsgi_request_timeout
 
 
 
-=== TEST 27: wsgi_app and asgi_app side by side in one server, many requests on one connection
+=== TEST 28: wsgi_app and asgi_app side by side in one server, many requests on one connection
 --- config
     location /wsgi { wsgi_app streaming:hello; }
     location /asgi { asgi_app asgi_http:quick; }
@@ -448,7 +464,7 @@ an ASGI task did not end within 300 ms of wsgi_request_timeout
 
 
 
-=== TEST 28: a keep-alive connection serves one ASGI request after another
+=== TEST 29: a keep-alive connection serves one ASGI request after another
 --- config
     location /echo { asgi_app asgi_http:echo; }
 --- request eval
