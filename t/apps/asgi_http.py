@@ -43,18 +43,21 @@ async def read_body(receive):
             return body, messages
 
 
+def plain(v):
+    """A scope's value for JSON: bytes as latin-1 strings, in lists and
+    dicts too (also for asgi_ws)."""
+    if isinstance(v, bytes):
+        return v.decode("latin-1")
+    if isinstance(v, (list, tuple)):
+        return [plain(x) for x in v]
+    if isinstance(v, dict):
+        return {k: plain(x) for k, x in v.items()}
+    return v
+
+
 async def scope(scope, receive, send):
     """The scope as JSON: bytes as latin-1 strings, the ports as "int" (the
     client's varies)."""
-    def plain(v):
-        if isinstance(v, bytes):
-            return v.decode("latin-1")
-        if isinstance(v, (list, tuple)):
-            return [plain(x) for x in v]
-        if isinstance(v, dict):
-            return {k: plain(x) for k, x in v.items()}
-        return v
-
     out = plain(dict(scope))
     out["client"] = [out["client"][0], type(scope["client"][1]).__name__]
     out["server"] = [out["server"][0], type(scope["server"][1]).__name__]
