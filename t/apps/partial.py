@@ -10,12 +10,11 @@ on fresh connections and tallies what the client saw.
 """
 
 import os
-import socket
 import tempfile
 import time
 import urllib.parse
 
-from streaming import _connect, parse_responses
+from streaming import get_until_close, parse_responses
 
 
 def _headers(environ, length):
@@ -125,25 +124,9 @@ def repeat(environ, start_response):
     frequent first: "N x DESCRIPTION"."""
     n, _, path = environ["QUERY_STRING"].partition("&")
     path = urllib.parse.unquote(path)
-    raw = ("GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n" % path).encode()
     tally = {}
     for _ in range(int(n)):
-        s = _connect(environ)
-        data = b""
-        note = ""
-        try:
-            s.sendall(raw)
-            while True:
-                got = s.recv(65536)
-                if not got:
-                    break
-                data += got
-        except socket.timeout:
-            note = " (timed out: the server did not close the connection)"
-        except ConnectionResetError:
-            note = " (connection reset)"
-        finally:
-            s.close()
+        data, note = get_until_close(environ, path)
         seen = "; ".join(parse_responses(data, ["GET"])) + note
         tally[seen] = tally.get(seen, 0) + 1
     lines = ["%d x %s" % (count, seen) for seen, count in sorted(tally.items(), key=lambda kv: -kv[1])]

@@ -6,13 +6,12 @@ can only wait in the queue. Only the driver releases the blocker, after it
 has the queued request's answer: the outcome does not depend on timing.
 """
 
-import socket
 import threading
 import time
 import urllib.error
 import urllib.request
 
-from streaming import _connect, parse_responses
+from streaming import get_until_close, parse_responses
 
 entered = threading.Event()
 release = threading.Event()
@@ -34,20 +33,8 @@ def sleepy(environ, start_response):
 
 
 def _get(environ, path):
-    s = _connect(environ)
-    s.settimeout(30)
-    data = b""
-    try:
-        s.sendall(b"GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n" % path.encode())
-        while True:
-            got = s.recv(65536)
-            if not got:
-                break
-            data += got
-    except socket.timeout:
-        data += b"(timed out)"
-    finally:
-        s.close()
+    data, note = get_until_close(environ, path, timeout=30)
+    data += note.encode()
     return data
 
 

@@ -99,6 +99,30 @@ def _connect(environ, rcvbuf=None):
     return s
 
 
+def get_until_close(environ, path, timeout=5):
+    """GET PATH on a new connection ("Connection: close"): every byte until
+    the server closes it, and a note of what went wrong, if anything."""
+    s = _connect(environ)
+    s.settimeout(timeout)
+    data, note = b"", ""
+    try:
+        s.sendall(b"GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n" % path.encode())
+        while True:
+            got = s.recv(65536)
+            if not got:
+                break
+            data += got
+    except socket.timeout:
+        note = " (timed out: the server did not close the connection)"
+    except ConnectionResetError:
+        note = " (connection reset)"
+    except OSError as e:
+        note = " (%s)" % type(e).__name__
+    finally:
+        s.close()
+    return data, note
+
+
 def _get(environ, path):
     url = "http://127.0.0.1:%s%s" % (environ["SERVER_PORT"], path)
     with urllib.request.urlopen(url, timeout=10) as r:

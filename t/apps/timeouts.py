@@ -11,7 +11,7 @@ import time
 import urllib.error
 import urllib.request
 
-from streaming import _connect, parse_responses
+from streaming import get_until_close, parse_responses
 
 lock = threading.Lock()
 events = []
@@ -133,20 +133,8 @@ def drive(environ, start_response):
     arrived (see streaming.parse_responses), then waits (10 s at most) for
     N events and lists them: all of it has happened when this answers."""
     n, path = environ["QUERY_STRING"].split("&", 1)
-    s = _connect(environ)
-    s.settimeout(30)
-    data = b""
-    try:
-        s.sendall(b"GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n" % path.encode())
-        while True:
-            got = s.recv(65536)
-            if not got:
-                break
-            data += got
-    except OSError as e:
-        data += b"(%s)" % type(e).__name__.encode()
-    finally:
-        s.close()
+    data, note = get_until_close(environ, path, timeout=30)
+    data += note.encode()
     seen = parse_responses(data, ["GET"])[0]
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
