@@ -27,9 +27,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyCFunction, PyDict};
 use std::sync::{Arc, Mutex};
 
-/// How long an app may go on once its WebSocket is over (seconds), as
+/// How long an app may go on once its WebSocket is over (seconds): as
 /// long as a client has to answer our Close.
-const LEFT_BEHIND: f64 = 5.0;
+const LEFT_BEHIND: f64 = close::CLOSE_WAIT_MS as f64 / 1000.0;
 
 /// Frames up to this size go out as one copied piece; larger payloads are
 /// sent from the app's `bytes` by reference (see `Chunk`).

@@ -38,7 +38,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 /// How long the client has to answer the server's Close.
-const CLOSE_WAIT: ngx_msec_t = 5_000;
+const CLOSE_WAIT: ngx_msec_t = close::CLOSE_WAIT_MS as ngx_msec_t;
 const READ_BUF: usize = 16 * 1024;
 
 pub struct Session {

@@ -44,6 +44,10 @@ pub const MESSAGE_TOO_BIG: u16 = 1009;
 /// 1011: the server met an unexpected condition.
 pub const INTERNAL_ERROR: u16 = 1011;
 
+/// How long the server waits for the client's answer to its Close, and
+/// how long an app may go on once its connection is over (milliseconds).
+pub const CLOSE_WAIT_MS: u64 = 5_000;
+
 /// The longest reason that fits a control frame after the 2-byte code.
 pub const MAX_REASON_LEN: usize = MAX_CONTROL_PAYLOAD - 2;
 
